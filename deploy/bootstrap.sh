@@ -18,7 +18,7 @@ if [ ! -f "$venv/.complete" ]; then
   touch "$venv/.complete"
 fi
 # The project itself is installed editable into whichever clone runs this (cheap).
-if ! "$venv/bin/python" - "$root" <<'PY' >/dev/null 2>&1
+if ! "$venv/bin/python" -P - "$root" <<'PY' >/dev/null 2>&1
 import sys, pathlib, streams
 sys.exit(0 if pathlib.Path(streams.__file__).resolve().is_relative_to(pathlib.Path(sys.argv[1]).resolve()) else 1)
 PY

@@ -1,0 +1,122 @@
+"""The ``genre`` command: local Kafka, topics, the stack, and each area's tools.
+
+Each subcommand imports its area lazily so ``genre kafka status`` does not load torch.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from streams.errors import GenreError
+from streams.settings import Settings, get_settings
+
+
+def _print(obj: Any) -> None:
+    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
+def _kafka(args: argparse.Namespace, s: Settings) -> int:
+    from streams import localkafka
+    action = args.action
+    if action == "install":
+        _print({"lib": str(localkafka.install(s))})
+    elif action == "start":
+        _print({"pid": localkafka.start(s), "bootstrap": s.bootstrap})
+    elif action == "stop":
+        _print({"stopped": localkafka.stop(s)})
+    else:
+        _print(localkafka.status(s))
+    return 0
+
+
+def _topics(args: argparse.Namespace, s: Settings) -> int:
+    from streams.kafka_io import make_admin
+    from streams.topics import create_topics
+    if args.action == "create":
+        _print({"created": create_topics(s)})
+    else:
+        md = make_admin(s).list_topics(timeout=10)
+        _print({n: len(t.partitions) for n, t in sorted(md.topics.items()) if n.startswith(s.topic_prefix)})
+    return 0
+
+
+def _up(args: argparse.Namespace, s: Settings) -> int:
+    from streams import stack
+    _print({"started": stack.up(s, workers=not args.no_workers)})
+    return 0
+
+
+def _down(args: argparse.Namespace, s: Settings) -> int:
+    from streams import stack
+    _print({"stopped": stack.down(s, stop_kafka=not args.keep_kafka)})
+    return 0
+
+
+def _status(args: argparse.Namespace, s: Settings) -> int:
+    from streams import stack
+    st = stack.status(s)
+    _print(st)
+    return 0 if st["kafka"]["reachable"] else 1
+
+
+def _user(args: argparse.Namespace, s: Settings) -> int:
+    client = importlib.import_module("streams.web.client")
+    _print(client.show_user(s, args.user_id, web_url=args.url))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genre", description="GENRE stream: real-time recommender on Kafka")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    k = sub.add_parser("kafka", help="the local single-node Kafka broker")
+    k.add_argument("action", choices=["install", "start", "stop", "status"])
+    k.set_defaults(fn=_kafka)
+
+    t = sub.add_parser("topics", help="create or list the wire-contract topics")
+    t.add_argument("action", choices=["create", "list"])
+    t.set_defaults(fn=_topics)
+
+    u = sub.add_parser("up", help="start Kafka (if local), create topics, start workers")
+    u.add_argument("--no-workers", action="store_true")
+    u.set_defaults(fn=_up)
+    d = sub.add_parser("down", help="stop what 'up' started")
+    d.add_argument("--keep-kafka", action="store_true")
+    d.set_defaults(fn=_down)
+    sub.add_parser("status", help="each part of the stack").set_defaults(fn=_status)
+
+    us = sub.add_parser("user", help="inspect a user's state")
+    us.add_argument("action", choices=["show"])
+    us.add_argument("user_id")
+    us.add_argument("--url", default=None, help="a worker's web URL (default: local worker)")
+    us.set_defaults(fn=_user)
+
+    for register in EXTRA_COMMANDS:
+        register(sub)
+    return p
+
+
+#: Areas add their subcommands here (``fn(subparsers)``), keeping this file small.
+EXTRA_COMMANDS: list[Callable[[Any], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.fn(args, get_settings()) or 0)
+    except GenreError as exc:
+        logging.getLogger("genre").error("%s", exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
