@@ -65,7 +65,7 @@ class Split:
     end: int
 
 
-def test_split(n: int) -> Split:
+def holdout_split(n: int) -> Split:
     """First half warms up, second half is scored."""
     return Split(start=n // 2, end=n)
 

@@ -7,7 +7,6 @@ so a streaming scorer never has to wait for a refit to reflect a new positive.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,15 +26,16 @@ class ALSParams:
 
 def fit_item_factors(user_items: sp.csr_matrix, params: ALSParams) -> np.ndarray:
     """Item factors (n_items x factors, float32) from a users x items confidence matrix."""
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
 
-    model = AlternatingLeastSquares(
-        factors=params.factors, regularization=params.regularization,
-        iterations=params.iterations, alpha=params.alpha,
-        random_state=params.seed, num_threads=1, calculate_training_loss=False,
-    )
-    model.fit(sp.csr_matrix(user_items, dtype=np.float32), show_progress=False)
+    with threadpool_limits(1, "blas"):  # determinism, and no oversubscription on shared cores
+        model = AlternatingLeastSquares(
+            factors=params.factors, regularization=params.regularization,
+            iterations=params.iterations, alpha=params.alpha,
+            random_state=params.seed, num_threads=1, calculate_training_loss=False,
+        )
+        model.fit(sp.csr_matrix(user_items, dtype=np.float32), show_progress=False)
     return np.ascontiguousarray(model.item_factors, dtype=np.float32)
 
 
