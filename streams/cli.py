@@ -71,6 +71,25 @@ def _user(args: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace, s: Settings) -> int:
+    from streams import config_admin as ca
+    if args.action == "set":
+        proposal: dict[str, Any] = orjson.loads(args.json) if args.json else {}
+        if args.weights:
+            proposal["weights"] = ca.parse_weights(args.weights)
+        if args.k is not None:
+            proposal["k"] = args.k
+        proposal.update({"scenario": args.scenario, "source": "cli", "note": args.note})
+        _print(ca.as_dict(ca.propose(s, proposal)))
+        return 0
+    fold = ca.current(s)
+    if args.action == "history":
+        _print([ca.as_dict(cv) for cv in fold.history if cv.scenario == args.scenario])
+    else:
+        _print(ca.as_dict(fold.get(args.scenario)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genre", description="GENRE stream: real-time recommender on Kafka")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -97,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     us.add_argument("user_id")
     us.add_argument("--url", default=None, help="a worker's web URL (default: local worker)")
     us.set_defaults(fn=_user)
+
+    c = sub.add_parser("config", help="runtime fusion config (the control topic)")
+    c.add_argument("action", choices=["show", "set", "history"])
+    c.add_argument("--scenario", default="default")
+    c.add_argument("--weights", help="e.g. cf=0.5,content=0.1,session=0.4,popular=0")
+    c.add_argument("--k", type=int, default=None, help="list length")
+    c.add_argument("--json", help="any config fields as a JSON object")
+    c.add_argument("--note", default=None, help="why (kept in the history)")
+    c.set_defaults(fn=_config)
 
     for register in EXTRA_COMMANDS:
         register(sub)
