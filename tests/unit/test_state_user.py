@@ -1,0 +1,195 @@
+"""User-state rules against hand-computed values."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from streams.schemas import Interaction
+from streams.state import (CFFactors, EventWeights, MissingValue, StateError, UnknownEventType,
+                           UserParams, UserState, apply_event, apply_events, decay_factor,
+                           fold_in, fold_pending, from_bytes, item_hash, refresh_cf, to_bytes)
+from streams.state.decay import DecayedCounts
+
+H = 3600.0
+E = np.eye(4, dtype=np.float32)
+
+
+def ev(item: str, etype: str = "click", ts: float = 0.0, value: float | None = None,
+       user: str = "u1") -> Interaction:
+    return Interaction(event_id=f"{user}-{item}-{ts}", type=etype, user_id=user, item_id=item,
+                       ts=ts, value=value)
+
+
+# --- weights -----------------------------------------------------------------------------
+def test_rating_map_is_positive_only_by_default() -> None:
+    w = EventWeights()
+    assert w.signal("rating", 5) == (1.0, 1.0)
+    assert w.signal("rating", 4) == (1.0, 1.0)
+    assert w.signal("rating", 3.5) == (0.5, 0.5)
+    assert w.signal("rating", 2) == (0.0, 0.0)
+    assert w.signal("unfavourite", None) == (0.0, -2.0)
+    assert w.signal("favourite", None) == (2.0, 2.0)
+
+
+def test_signed_content_weights_around_neutral() -> None:
+    w = EventWeights(content_neutral=3.0, content_scale=2.0)
+    assert w.signal("rating", 1) == (0.0, -1.0)
+    assert w.signal("rating", 4) == (1.0, 0.5)
+
+
+def test_new_type_is_one_config_line_and_errors_are_clear() -> None:
+    w = EventWeights(types={"purchase": 3.0, "skip": -0.5, "rating": "rating"})
+    assert w.signal("purchase", None) == (3.0, 3.0)
+    assert w.is_negative("skip") and not w.is_negative("purchase")
+    with pytest.raises(UnknownEventType, match="'click'.*purchase"):
+        w.signal("click", None)
+    with pytest.raises(MissingValue):
+        w.signal("rating", None)
+    with pytest.raises(StateError, match="cheap='x'"):
+        EventWeights(types={"cheap": "x"})
+
+
+def test_from_settings_specs() -> None:
+    from streams.settings import DEFAULT_EVENT_TYPES
+    w = EventWeights.from_specs(DEFAULT_EVENT_TYPES)
+    assert w.signal("rating", 3) == (0.5, 0.5) and w.signal("favourite", None) == (2.0, 2.0)
+
+
+# --- decay -------------------------------------------------------------------------------
+def test_decay_factor_half_life() -> None:
+    assert decay_factor(H, H) == pytest.approx(0.5)
+    assert decay_factor(2 * H, H) == pytest.approx(0.25)
+    assert decay_factor(-H, H) == 1.0 and decay_factor(5 * H, math.inf) == 1.0
+
+
+def test_decayed_counts_and_rebase() -> None:
+    c = DecayedCounts(H)
+    c.add(0, 1.0, 0.0)
+    c.add(1, 1.0, H)
+    c.add(1, 1.0, H)
+    assert c.at(2 * H, 2) == pytest.approx([0.25, 1.0])
+    assert c.total_at(2 * H) == pytest.approx(1.25)
+    c.add(0, 1.0, 1000 * H)  # forces a rebase; old mass is ~2^-1000 by now
+    assert c.at(1000 * H, 2) == pytest.approx([1.0, 0.0]) and np.isfinite(c.values).all()
+
+
+# --- content vector ----------------------------------------------------------------------
+P = UserParams(content_half_life=H)
+
+
+def test_content_vector_is_decayed_weighted_sum() -> None:
+    s = apply_event(UserState("u1"), ev("a", "click", 0.0), E[0] * 3, P)  # normalised to e0
+    s = apply_event(s, ev("b", "favourite", H), E[1], P)
+    assert s.content == pytest.approx([0.5, 2.0, 0, 0])
+    assert s.content_mass == pytest.approx(2.5)
+    s = apply_event(s, ev("c", "click", 0.0), E[2], P)  # late event: decayed on arrival
+    assert s.content == pytest.approx([0.5, 2.0, 0.5, 0])
+    s = apply_event(s, ev("b", "unfavourite", 2 * H), E[1], P)
+    assert s.content == pytest.approx([0.25, 1.0 - 2.0, 0.25, 0])
+
+
+def test_pending_items_fold_in_when_vector_arrives() -> None:
+    s = apply_event(UserState("u1"), ev("a", "click", 0.0), None, P)
+    s = apply_event(s, ev("b", "click", H), E[1], P)
+    assert s.content == pytest.approx([0, 1, 0, 0]) and [p.item_id for p in s.pending] == ["a"]
+    s = fold_pending(s, {"a": E[0]}.get, P)
+    assert s.content == pytest.approx([0.5, 1, 0, 0]) and s.pending == ()
+    full = UserParams(pending_max=2)
+    for i in range(4):
+        s = apply_event(s, ev(f"x{i}", "click", H), None, full)
+    assert [p.item_id for p in s.pending] == ["x2", "x3"]
+
+
+def test_input_state_is_not_mutated() -> None:
+    s0 = apply_event(UserState("u1"), ev("a"), E[0], P)
+    before = (s0.content.copy(), dict(s0.seen), s0.positives)
+    apply_event(s0, ev("b", ts=H), E[1], P)
+    assert (s0.content == before[0]).all() and s0.seen == before[1] and s0.positives == before[2]
+
+
+# --- positives, recent, seen ---------------------------------------------------------------
+def test_positives_recent_and_seen_rules() -> None:
+    p = UserParams(recent_max=3, positives_max=3, seen_max=4)
+    s = UserState("u1")
+    for i, (item, t, v) in enumerate([("a", "rating", 5), ("b", "rating", 2), ("c", "rating", 3),
+                                      ("d", "click", None), ("a", "click", None)]):
+        s = apply_event(s, ev(item, t, float(i), v), None, p)
+    assert s.positives == (("c", 0.5), ("d", 1.0), ("a", 1.0))  # b (rating 2) is no positive
+    assert [r.item_id for r in s.recent] == ["c", "d", "a"]
+    assert s.recent_positives(2) == [("a", 1.0), ("d", 1.0)]
+    s = apply_event(s, ev("d", "unfavourite", 9.0), None, p)
+    assert [i for i, _ in s.positives] == ["c", "a"]
+    s = apply_event(s, ev("e", "click", 10.0), None, p)  # 5th distinct item evicts the oldest
+    assert not s.has_seen("a") and all(s.has_seen(i) for i in "bcde")
+    assert list(s.seen) == [item_hash(i) for i in "bcde"]
+
+
+# --- collaborative fold-in ---------------------------------------------------------------
+def _lstsq_user(y: np.ndarray, pos: dict[int, float], alpha: float, lam: float) -> np.ndarray:
+    """The same objective solved as a generic weighted least-squares problem."""
+    c = np.ones(len(y))
+    p = np.zeros(len(y))
+    for i, w in pos.items():
+        c[i], p[i] = alpha * w, 1.0
+    a = np.vstack([np.sqrt(c)[:, None] * y, math.sqrt(lam) * np.eye(y.shape[1])])
+    b = np.concatenate([np.sqrt(c) * p, np.zeros(y.shape[1])])
+    return np.linalg.lstsq(a, b, rcond=None)[0]
+
+
+def test_fold_in_matches_weighted_least_squares() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(20, 4)).astype(np.float32)
+    m = CFFactors([f"i{i}" for i in range(20)], y, regularization=0.1, alpha=3.0, version="v1")
+    u = fold_in(m, ["i2", "i5", "i7", "unknown"], [1.0, 0.5, 2.0, 1.0])
+    expected = _lstsq_user(y.astype(np.float64), {2: 1.0, 5: 0.5, 7: 2.0}, 3.0, 0.1)
+    assert u == pytest.approx(expected, rel=1e-4, abs=1e-5)
+    assert fold_in(m, ["nope"], [1.0]) is None
+
+
+def test_cf_vector_follows_events_and_model_version() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=(6, 3)).astype(np.float32)
+    m = CFFactors([str(i) for i in range(6)], y, regularization=0.1, alpha=1.0, version="v1")
+    s = apply_event(UserState("u1"), ev("1"), None, P, cf=m)
+    s = apply_event(s, ev("4", "rating", 1.0, 4.0), None, P, cf=m)
+    assert s.cf_version == "v1"
+    assert s.cf == pytest.approx(_lstsq_user(y.astype(float), {1: 1.0, 4: 1.0}, 1.0, 0.1), abs=1e-5)
+    lazy = apply_events(UserState("u1"), [ev("1"), ev("4", "rating", 1.0, 4.0)], [None, None], P)
+    assert lazy.cf_version is None and refresh_cf(lazy, m).cf == pytest.approx(s.cf)
+    m2 = CFFactors(m.item_ids, y * 2, regularization=0.1, version="v2")
+    assert refresh_cf(s, m2).cf_version == "v2"
+
+
+# --- serialisation -----------------------------------------------------------------------
+def _busy_user(n: int, dim: int = 384) -> UserState:
+    rng = np.random.default_rng(2)
+    m = CFFactors([str(i) for i in range(2000)], rng.normal(size=(2000, 64)).astype(np.float32))
+    s = UserState("user-42")
+    for i in range(n):
+        t, v = ("rating", float(1 + i % 5)) if i % 3 else ("click", None)
+        s = apply_event(s, ev(str(rng.integers(2000)), t, 8.8e8 + 60 * i, v), rng.normal(size=dim), P)
+    s = apply_event(s, ev("pending-item", "click", 8.8e8 + 60 * n), None, P)
+    return refresh_cf(s, m)
+
+
+def test_bytes_round_trip() -> None:
+    s = _busy_user(60)
+    r = from_bytes(to_bytes(s))
+    assert r.user_id == s.user_id and r.n_events == s.n_events and r.last_ts == s.last_ts
+    assert r.content == pytest.approx(s.content, rel=2e-3, abs=2e-3)
+    assert r.cf == pytest.approx(s.cf, rel=2e-3, abs=2e-3) and r.cf_version == s.cf_version
+    assert [i for i, _ in r.positives] == [i for i, _ in s.positives]
+    assert [w for _, w in r.positives] == [w for _, w in s.positives]
+    assert [(x.item_id, x.type, x.weight) for x in r.recent] == [(x.item_id, x.type, x.weight) for x in s.recent]
+    assert [x.ts for x in r.recent] == pytest.approx([x.ts for x in s.recent], abs=0.01)
+    assert r.seen == s.seen and r.pending == s.pending
+    with pytest.raises(StateError):
+        from_bytes(b"nope")
+
+
+def test_serialised_size_report() -> None:
+    sizes = {n: len(to_bytes(_busy_user(n))) for n in (20, 100, 500)}
+    print(f"\nuser state bytes at 384-d + 64-d CF: {sizes}")
+    assert sizes[20] < 2048
