@@ -90,6 +90,13 @@ def _config(args: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace, s: Settings) -> int:
+    from streams.replay import parse_speed, replay_movielens
+    _print(replay_movielens(s, speed=parse_speed(args.speed), rate=args.rate, limit=args.limit,
+                            items=not args.no_items, ratings=not args.items_only, media_dir=args.media))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genre", description="GENRE stream: real-time recommender on Kafka")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -125,6 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", help="any config fields as a JSON object")
     c.add_argument("--note", default=None, help="why (kept in the history)")
     c.set_defaults(fn=_config)
+
+    r = sub.add_parser("replay", help="publish a dataset through Kafka into the running stack")
+    r.add_argument("dataset", choices=["ml-100k"])
+    r.add_argument("--speed", default="max", help="'max' or a multiple of real time, e.g. 1000x")
+    r.add_argument("--rate", type=float, default=None, help="at most this many events per second")
+    r.add_argument("--limit", type=int, default=None, help="only the first N ratings")
+    r.add_argument("--no-items", action="store_true", help="skip the item upserts")
+    r.add_argument("--items-only", action="store_true", help="publish the items, no ratings")
+    r.add_argument("--media", default=None, help="folder with posters and plots (default: ../shared/data/ml-100k-media)")
+    r.set_defaults(fn=_replay)
 
     for register in EXTRA_COMMANDS:
         register(sub)
