@@ -2,7 +2,7 @@
 from streams.state.codec import from_bytes, to_bytes
 from streams.state.decay import DecayedCounts, decay_factor
 from streams.state.errors import MissingValue, StateError, UnknownEventType
-from streams.state.foldin import CFFactors, fold_in
+from streams.state.foldin import CFModel, fold_in
 from streams.state.idmap import IdMap
 from streams.state.items import ItemStats, ItemStatsParams
 from streams.state.ordering import item_hash, sort_scored, top_k_indices
@@ -12,7 +12,7 @@ from streams.state.vectors import RunningMean
 from streams.state.weights import EventWeights, Signal
 
 __all__ = [
-    "CFFactors", "DecayedCounts", "EventWeights", "IdMap", "ItemStats", "ItemStatsParams",
+    "CFModel", "DecayedCounts", "EventWeights", "IdMap", "ItemStats", "ItemStatsParams",
     "MissingValue", "Pending", "Recent", "RunningMean", "Signal", "StateError",
     "UnknownEventType", "UserParams", "UserState", "apply_event", "apply_events",
     "decay_factor", "fold_in", "fold_pending", "from_bytes", "item_hash", "refresh_cf",

@@ -22,11 +22,11 @@ from streams.state.errors import StateError
 
 
 @dataclass(frozen=True, eq=False)
-class CFFactors:
+class CFModel:
     """One trained version of item factors prepared for fold-in (row lookup, YᵀY).
 
     Swapped whole when the trainer publishes a new version; build it once per version
-    with :meth:`from_model` from a ``streams.training.model.CFModel``.
+    with :meth:`from_model` from a ``streams.training.model.CFModel`` artefact.
     """
 
     item_ids: Sequence[str]
@@ -49,7 +49,7 @@ class CFFactors:
         object.__setattr__(self, "_gram", f64.T @ f64)
 
     @classmethod
-    def from_model(cls, model: Any, alpha: float | None = None) -> "CFFactors":
+    def from_model(cls, model: Any, alpha: float | None = None) -> "CFModel":
         """From any object with item_ids, factors, regularization, version (and params)."""
         if alpha is None:
             alpha = float(getattr(model, "params", {}).get("alpha", 1.0))
@@ -69,7 +69,7 @@ class CFFactors:
         return self._gram
 
 
-def fold_in(model: CFFactors, items: Iterable[str], weights: Iterable[float]) -> np.ndarray | None:
+def fold_in(model: CFModel, items: Iterable[str], weights: Iterable[float]) -> np.ndarray | None:
     """The user's CF vector from their positives, or None if none is in the model yet."""
     rows, ws = [], []
     for item, w in zip(items, weights):

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from streams.state.decay import decay_factor
-from streams.state.foldin import CFFactors, fold_in
+from streams.state.foldin import CFModel, fold_in
 from streams.state.ordering import item_hash
 from streams.state.weights import EventWeights
 
@@ -124,7 +124,7 @@ def _seen(seen: dict[int, None], item: str, cap: int) -> dict[int, None]:
 
 
 def apply_event(state: UserState, event: Any, vector: np.ndarray | None, params: UserParams,
-                cf: CFFactors | None = None) -> UserState:
+                cf: CFModel | None = None) -> UserState:
     """One interaction → new state. ``vector`` is the item's content vector if known yet.
 
     With ``cf`` the collaborative vector is re-solved now; without, it is marked stale and
@@ -154,7 +154,7 @@ def apply_event(state: UserState, event: Any, vector: np.ndarray | None, params:
 
 
 def apply_events(state: UserState, events: Iterable[Any], vectors: Sequence[np.ndarray | None],
-                 params: UserParams, cf: CFFactors | None = None) -> UserState:
+                 params: UserParams, cf: CFModel | None = None) -> UserState:
     """Several events of one user in order; the CF solve runs once at the end."""
     s = state
     for ev, vec in zip(events, vectors):
@@ -162,7 +162,7 @@ def apply_events(state: UserState, events: Iterable[Any], vectors: Sequence[np.n
     return refresh_cf(s, cf) if cf is not None else s
 
 
-def refresh_cf(state: UserState, cf: CFFactors) -> UserState:
+def refresh_cf(state: UserState, cf: CFModel) -> UserState:
     """Re-solve the CF vector if positives changed or the model version moved."""
     if state.cf_version == cf.version:
         return state

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from streams.schemas import Interaction
-from streams.state import (CFFactors, EventWeights, MissingValue, StateError, UnknownEventType,
+from streams.state import (CFModel, EventWeights, MissingValue, StateError, UnknownEventType,
                            UserParams, UserState, apply_event, apply_events, decay_factor,
                            fold_in, fold_pending, from_bytes, item_hash, refresh_cf, to_bytes)
 from streams.state.decay import DecayedCounts
@@ -141,7 +141,7 @@ def _lstsq_user(y: np.ndarray, pos: dict[int, float], alpha: float, lam: float) 
 def test_fold_in_matches_weighted_least_squares() -> None:
     rng = np.random.default_rng(0)
     y = rng.normal(size=(20, 4)).astype(np.float32)
-    m = CFFactors([f"i{i}" for i in range(20)], y, regularization=0.1, alpha=3.0, version="v1")
+    m = CFModel([f"i{i}" for i in range(20)], y, regularization=0.1, alpha=3.0, version="v1")
     u = fold_in(m, ["i2", "i5", "i7", "unknown"], [1.0, 0.5, 2.0, 1.0])
     expected = _lstsq_user(y.astype(np.float64), {2: 1.0, 5: 0.5, 7: 2.0}, 3.0, 0.1)
     assert u == pytest.approx(expected, rel=1e-4, abs=1e-5)
@@ -151,21 +151,21 @@ def test_fold_in_matches_weighted_least_squares() -> None:
 def test_cf_vector_follows_events_and_model_version() -> None:
     rng = np.random.default_rng(1)
     y = rng.normal(size=(6, 3)).astype(np.float32)
-    m = CFFactors([str(i) for i in range(6)], y, regularization=0.1, alpha=1.0, version="v1")
+    m = CFModel([str(i) for i in range(6)], y, regularization=0.1, alpha=1.0, version="v1")
     s = apply_event(UserState("u1"), ev("1"), None, P, cf=m)
     s = apply_event(s, ev("4", "rating", 1.0, 4.0), None, P, cf=m)
     assert s.cf_version == "v1"
     assert s.cf == pytest.approx(_lstsq_user(y.astype(float), {1: 1.0, 4: 1.0}, 1.0, 0.1), abs=1e-5)
     lazy = apply_events(UserState("u1"), [ev("1"), ev("4", "rating", 1.0, 4.0)], [None, None], P)
     assert lazy.cf_version is None and refresh_cf(lazy, m).cf == pytest.approx(s.cf)
-    m2 = CFFactors(m.item_ids, y * 2, regularization=0.1, version="v2")
+    m2 = CFModel(m.item_ids, y * 2, regularization=0.1, version="v2")
     assert refresh_cf(s, m2).cf_version == "v2"
 
 
 # --- serialisation -----------------------------------------------------------------------
 def _busy_user(n: int, dim: int = 384) -> UserState:
     rng = np.random.default_rng(2)
-    m = CFFactors([str(i) for i in range(2000)], rng.normal(size=(2000, 64)).astype(np.float32))
+    m = CFModel([str(i) for i in range(2000)], rng.normal(size=(2000, 64)).astype(np.float32))
     s = UserState("user-42")
     for i in range(n):
         t, v = ("rating", float(1 + i % 5)) if i % 3 else ("click", None)
