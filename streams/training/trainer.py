@@ -115,7 +115,12 @@ def train_cf(events: Iterable[Mapping] | str | Path, config: TrainConfig = Train
     seen = {(e.user_id, e.item_id) for e in head}
     test = [p for p in positive_pairs(tail, config) if p not in seen]
     metrics = holdout_metrics(positive_pairs(head, config), test, config)
-    pairs = positive_pairs(log, config)
+    return fit_model(positive_pairs(log, config), config, metrics)
+
+
+def fit_model(pairs: list[tuple[str, str]], config: TrainConfig = TrainConfig(),
+              metrics: dict[str, float] | None = None) -> CFModel:
+    """The artefact for distinct positive (user, item) pairs; items keep first-seen order."""
     users = {u: n for n, u in enumerate(dict.fromkeys(u for u, _ in pairs))}
     items = {i: n for n, i in enumerate(dict.fromkeys(i for _, i in pairs))}
     factors = fit_item_factors(_matrix(pairs, users, items), config.als) if pairs else np.zeros((0, config.als.factors), np.float32)
@@ -123,5 +128,5 @@ def train_cf(events: Iterable[Mapping] | str | Path, config: TrainConfig = Train
     return CFModel(
         item_ids=list(items), factors=factors, regularization=config.als.regularization,
         version=version_of(pairs, config, trained_at), trained_at=trained_at,
-        metrics=metrics, params={**asdict(config.als), "positive_rating": config.positive_rating},
+        metrics=dict(metrics or {}), params={**asdict(config.als), "positive_rating": config.positive_rating},
     )
