@@ -1,0 +1,78 @@
+"""The one Recommender protocol every source implements, and what a request carries.
+
+A source answers one question two ways (``want``):
+- an int k: its own top-k candidates the user has not seen, with scores;
+- a sequence of item ids: its scores for exactly those (so fusion can give every
+  candidate every source's opinion, not only the sources that proposed it).
+Scores come back as :class:`Scored`, whose ``floor`` is the score of an item this
+source has no signal for, so min-max normalisation spans the whole catalogue, as the
+prototype's did, rather than only the top-k.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from streams.state.user import UserState
+
+
+class RecommenderError(Exception):
+    """Root of every error raised by :mod:`streams.recommenders`."""
+
+
+class UnknownRecommender(RecommenderError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown recommender {name!r}; registered: {', '.join(sorted(known))}")
+
+
+@dataclass(frozen=True)
+class Context:
+    """Per-request facts that are not user state."""
+
+    now: float
+    scenario: str | None = None
+    exclude: Collection[str] = frozenset()  # deleted / blocked items, beyond the user's seen set
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Item → raw score of one source; ``floor`` = score of an item with no signal (None: unknown)."""
+
+    items: dict[str, float] = field(default_factory=dict)
+    floor: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+EMPTY = Scored()
+
+
+@runtime_checkable
+class Recommender(Protocol):
+    name: str
+
+    def score(self, user: UserState, ctx: Context, want: int | Sequence[str]) -> Scored:
+        """Top-``want`` unseen items, or scores of the given items; empty when no signal."""
+        ...
+
+
+class VectorSearch(Protocol):
+    """What content/cf need from ``index.VectorIndex``."""
+
+    def search(self, query: np.ndarray, k: int, allow: Any = None, deny: Any = None
+               ) -> list[list[tuple[str, float]]]: ...
+
+
+def seen_hashes(user: UserState) -> np.ndarray:
+    return np.fromiter(user.seen.keys(), dtype=np.uint32, count=len(user.seen))
+
+
+def unseen_mask(hashes: np.ndarray, user: UserState) -> np.ndarray:
+    """True where an item (by stable hash) is not in the user's seen set."""
+    if not user.seen:
+        return np.ones(hashes.shape[0], dtype=bool)
+    return ~np.isin(hashes, seen_hashes(user))
