@@ -1,0 +1,79 @@
+"""The per-scenario runtime fusion config (the ``control`` topic's payload), validated.
+
+Defaults are the prototype's best on MovieLens-100K (quality-findings.md): ItemKNN-style
+session .625, content .125, transitions .125, ALS .125, popularity 0 (it only fills in
+for cold users, through ``fallback``).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from streams.ranking.errors import InvalidConfig
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "session": 0.625, "content": 0.125, "transitions": 0.125, "cf": 0.125, "popular": 0.0,
+}
+
+
+def known_sources() -> list[str]:
+    from streams.recommenders import names  # the registry is the list of valid source names
+    return names()
+
+
+class FusionConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    k: int = Field(default=10, ge=1, le=1000, description="items per recommendation list")
+    candidates: int = Field(default=200, ge=1, le=10_000, description="top-N asked of each source")
+    rescore: bool = Field(default=True, description="ask every source to score every candidate")
+    normalise: Literal["minmax", "none"] = "minmax"
+    mmr_lambda: float = Field(default=1.0, ge=0.0, le=1.0, description="1 = no diversity re-rank")
+    mmr_pool: int = Field(default=50, ge=1, le=10_000, description="items MMR chooses among")
+    fallback: str | None = Field(default="popular", description="fills lists shorter than k")
+    fallback_weight: float = Field(default=0.01, ge=0.0, le=1.0)
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, w: dict[str, float]) -> dict[str, float]:
+        known = known_sources()
+        problems = [f"unknown source {n!r} (known: {', '.join(known)})" for n in w if n not in known]
+        problems += [f"weight of {n!r} must be finite and >= 0, got {v}" for n, v in w.items()
+                     if not math.isfinite(v) or v < 0]
+        if not problems and not any(v > 0 for v in w.values()):
+            problems.append("at least one weight must be > 0")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return w
+
+    @field_validator("fallback")
+    @classmethod
+    def _fallback(cls, name: str | None) -> str | None:
+        if name is not None and name not in known_sources():
+            raise ValueError(f"unknown fallback source {name!r}")
+        return name
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> "FusionConfig":
+        """Validate or raise InvalidConfig listing every problem ("field: why")."""
+        if not isinstance(data, Mapping):
+            raise InvalidConfig([f"expected an object, got {type(data).__name__}"])
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise InvalidConfig([
+                f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()]) from None
+
+
+def default_config() -> dict[str, Any]:
+    return FusionConfig().model_dump()
+
+
+def validate_config(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The control fold's validator: the full normalised config dict, or InvalidConfig."""
+    return FusionConfig.parse(data).model_dump()
