@@ -1,0 +1,132 @@
+"""One batch of raw ``interactions`` messages → new user records, dead letters, counts.
+
+Pure (no Faust, no I/O): the agent hands in the messages and a way to read the table, and
+writes back what comes out. Per user, events are applied in partition order; duplicates
+(same ``event_id`` already in the user's record, or twice in the batch) are skipped, which
+also makes replays after a crash or rebalance idempotent (see :mod:`.record`).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streams.agents import record
+from streams.errors import InvalidMessage
+from streams.schemas import Interaction, parse_interaction
+from streams.settings import EventTypeSpec
+from streams.state.errors import StateError
+from streams.state.foldin import CFModel as CFFactors
+from streams.state.user import UserParams, apply_events, fold_pending
+
+log = logging.getLogger(__name__)
+
+VectorLookup = Callable[[str], "np.ndarray | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One Kafka message as the agent received it (source coordinates kept for dead letters)."""
+
+    key: bytes | None
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float  # epoch seconds; the event's ts when the payload has none
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    msg: Incoming
+    reason: str
+
+
+@dataclass
+class BatchResult:
+    #: user id → (record bytes, index in the batch of that user's last message)
+    writes: dict[str, tuple[bytes, int]] = field(default_factory=dict)
+    rejected: list[Rejected] = field(default_factory=list)
+    applied: list[Interaction] = field(default_factory=list)
+    duplicates: int = 0
+    corrupt: int = 0
+
+
+class UserStateUpdater:
+    """Validates, de-duplicates and applies a batch with the rules of :mod:`streams.state`."""
+
+    def __init__(self, event_types: Mapping[str, EventTypeSpec], max_bytes: int, params: UserParams,
+                 vectors: VectorLookup, cf: Callable[[], CFFactors | None], dedup_window: int) -> None:
+        self.event_types, self.max_bytes, self.params = event_types, max_bytes, params
+        self.vectors, self.cf, self.window = vectors, cf, dedup_window
+
+    def parse(self, msg: Incoming) -> Interaction:
+        """Raw message → Interaction, or InvalidMessage with the reason."""
+        ev = parse_interaction(msg.value, self.event_types, self.max_bytes, default_ts=msg.timestamp)
+        key = msg.key.decode("utf-8", "replace") if msg.key is not None else None
+        if key != ev.user_id:
+            # The key decides the partition, the partition decides which worker owns the
+            # user: a mismatch would let two workers write the same user.
+            raise InvalidMessage(f"message key {key!r:.60} must equal user_id {ev.user_id!r:.60}")
+        try:
+            self.params.weights.signal(ev.type, ev.value)
+        except StateError as exc:
+            raise InvalidMessage(str(exc)) from None
+        return ev
+
+    def group(self, batch: Sequence[Incoming], result: BatchResult) -> dict[str, list[tuple[int, Interaction]]]:
+        """Valid events per user, in batch (= partition) order; the rest to ``result.rejected``."""
+        users: dict[str, list[tuple[int, Interaction]]] = {}
+        for i, msg in enumerate(batch):
+            try:
+                ev = self.parse(msg)
+            except InvalidMessage as exc:
+                result.rejected.append(Rejected(msg, exc.reason))
+                continue
+            users.setdefault(ev.user_id, []).append((i, ev))
+        return users
+
+    def load(self, user_id: str, raw: bytes | None, result: BatchResult) -> record.UserRecord:
+        if raw is None:
+            return record.new_record(user_id)
+        try:
+            return record.decode(raw)
+        except StateError:
+            # Unreadable bytes can only come from a bug or a foreign writer; crashing would
+            # crash-loop the worker, so the user restarts from empty and it is counted.
+            log.exception("user %r: stored record unreadable; starting a new state", user_id)
+            result.corrupt += 1
+            return record.new_record(user_id)
+
+    def apply_user(self, rec: record.UserRecord, events: list[tuple[int, Interaction]],
+                   result: BatchResult) -> record.UserRecord | None:
+        """Apply one user's new events; None when all were duplicates."""
+        known = set(rec.event_keys)
+        fresh: list[Interaction] = []
+        keys: list[int] = []
+        for _, ev in events:
+            k = record.event_key(ev.event_id)
+            if k in known:
+                result.duplicates += 1
+                continue
+            known.add(k)
+            keys.append(k)
+            fresh.append(ev)
+        if not fresh:
+            return None
+        lookup = self.vectors
+        state = fold_pending(rec.state, lookup, self.params)
+        state = apply_events(state, fresh, [lookup(ev.item_id) for ev in fresh], self.params, self.cf())
+        result.applied.extend(fresh)
+        return record.UserRecord(state, rec.remember(keys, self.window))
+
+    def apply(self, batch: Sequence[Incoming], read: Callable[[str], bytes | None]) -> BatchResult:
+        """The whole batch; ``read(user_id)`` returns the stored record bytes or None."""
+        result = BatchResult()
+        for user_id, events in self.group(batch, result).items():
+            new = self.apply_user(self.load(user_id, read(user_id), result), events, result)
+            if new is not None:
+                result.writes[user_id] = (record.encode(new), events[-1][0])
+        return result

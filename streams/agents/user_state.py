@@ -1,0 +1,90 @@
+"""The user-state agent: ``interactions`` → users table (changelog in Kafka). Moves data only.
+
+Batches come from ``stream.take_events`` so each user's record is decoded and encoded once
+per batch, not once per event; the rules live in :mod:`.processing` / :mod:`streams.state`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from faust import streams as faust_streams
+from faust.types import EventT
+from prometheus_client import Counter, Histogram
+
+from streams.agents.processing import BatchResult, Incoming
+
+if TYPE_CHECKING:
+    from streams.app import Runtime
+
+log = logging.getLogger(__name__)
+
+EVENTS = Counter("genre_userstate_events_total", "Interactions seen by the user-state agent",
+                 ["outcome"])
+BATCH_SECONDS = Histogram("genre_userstate_batch_seconds", "Time to apply one batch",
+                          buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+
+
+@contextmanager
+def as_current_event(event: EventT) -> Iterator[None]:
+    """Make ``event`` Faust's current event while writing the table.
+
+    Inside ``take_events`` the current event is whichever came last, but a table write
+    goes to the changelog partition (and RocksDB partition) of the *current* event, so it
+    must be the user's own message, or the value would land in another user's partition.
+    """
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
+
+
+def incoming(event: EventT) -> Incoming:
+    m = event.message
+    return Incoming(key=m.key, value=m.value, topic=m.topic, partition=m.partition,
+                    offset=m.offset, timestamp=m.timestamp)
+
+
+def record_outcome(rt: Runtime, events: Sequence[EventT], result: BatchResult) -> None:
+    """Table writes, dead letters, item statistics and counters for one applied batch."""
+    for user_id, (raw, idx) in result.writes.items():
+        with as_current_event(events[idx]):
+            rt.users[user_id.encode()] = raw
+    for rej in result.rejected:
+        m = rej.msg
+        rt.deadletters.send(m.value, m.topic, m.partition, m.offset, rej.reason, key=m.key)
+    EVENTS.labels("applied").inc(len(result.applied))
+    EVENTS.labels("duplicate").inc(result.duplicates)
+    EVENTS.labels("rejected").inc(len(result.rejected))
+    rt.stats.applied += len(result.applied)
+    rt.stats.duplicates += result.duplicates
+    rt.stats.rejected += len(result.rejected)
+
+
+def register(app: Any, rt: Runtime) -> Any:
+    """Declare the agent on ``app``; returns it (tests and the ranking agent may use it)."""
+    tuning = rt.tuning
+    topic = app.topic(rt.settings.topic("interactions"), key_type=bytes, value_type=bytes,
+                      key_serializer="raw", value_serializer="raw")
+
+    @app.agent(topic, name="update_user_state")
+    async def update_user_state(stream: Any) -> None:
+        await rt.wait_catalog(tuning.catalog_ready_timeout_s)
+        async for events in stream.take_events(tuning.batch_max, within=tuning.batch_within_s):
+            t0 = time.perf_counter()
+            result = rt.updater.apply([incoming(e) for e in events], rt.read_user)
+            record_outcome(rt, events, result)
+            # Offsets of this batch are acked when the loop comes round; the changelog
+            # must be in Kafka first, or a crash after the commit would lose the update.
+            await app.producer.flush()
+            rt.deadletters_flush()
+            BATCH_SECONDS.observe(time.perf_counter() - t0)
+            await asyncio.sleep(0)
+
+    return update_user_state

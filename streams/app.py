@@ -1,0 +1,169 @@
+"""The Faust app, built from Settings by a factory so tests can run several differently
+configured workers (each in its own process) against one broker.
+
+``create_app(settings)`` declares the users table, the user-state agent, the followers of
+``item-vectors``, ``models`` and ``interactions`` (item statistics), and the web views.
+Everything a later agent (ranking) needs is on ``app.genre`` (a :class:`Runtime`).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.agents import user_state
+from streams.agents.catalog import CurrentModel, ItemVectors
+from streams.agents.follow import TopicFollower, aiokafka_config
+from streams.agents.item_stats import ItemStatsFeed
+from streams.agents.processing import UserStateUpdater
+from streams.deadletter import DeadLetters
+from streams.kafka_io import make_producer
+from streams.settings import Settings
+from streams.state.items import ItemStats, ItemStatsParams
+from streams.state.user import UserParams
+from streams.state.weights import EventWeights
+
+log = logging.getLogger(__name__)
+USERS_TABLE = "users"
+
+
+class WorkerTuning(BaseSettings):
+    """Knobs of the streams worker process (``GENRE_WORKER_*``); defaults suit production.
+
+    Tests shorten the commit interval and timeouts; the benchmark turns the web server off.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GENRE_WORKER_", frozen=True, extra="ignore")
+    batch_max: int = Field(default=2000, ge=1, description="events per take_events batch")
+    batch_within_s: float = Field(default=0.05, gt=0, description="max wait to fill a batch")
+    dedup_window: int = Field(default=32, ge=0, le=65535,
+                              description="event ids kept per user; must cover one commit interval")
+    commit_interval_s: float = Field(default=2.0, gt=0)
+    commit_every: int = Field(default=10_000, ge=1)
+    session_timeout_s: float = Field(default=30.0, gt=0)
+    heartbeat_interval_s: float = Field(default=3.0, gt=0)
+    rebalance_timeout_s: float = Field(default=60.0, gt=0)
+    web_enabled: bool = True
+    web_host: str = Field(default_factory=socket.gethostname,
+                          description="host other workers use to reach this one's web port")
+    item_stats: bool = Field(default=True, description="follow all interactions for item statistics")
+    catalog_ready_timeout_s: float = Field(
+        default=60.0, ge=0, description="wait this long for item vectors/model before processing")
+
+
+@dataclass
+class Counts:
+    applied: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class Runtime:
+    """The worker's shared parts, reachable from agents and views as ``app.genre``."""
+
+    settings: Settings
+    tuning: WorkerTuning
+    users: Any  # faust Table[bytes (user id, UTF-8), bytes (record.encode)]
+    vectors: ItemVectors
+    model: CurrentModel
+    items: ItemStats
+    updater: UserStateUpdater
+    deadletters: DeadLetters
+    producer: Any  # confluent_kafka.Producer behind the dead letters
+    followers: dict[str, TopicFollower] = field(default_factory=dict)
+    stats: Counts = field(default_factory=Counts)
+
+    def read_user(self, user_id: str) -> bytes | None:
+        return self.users.get(user_id.encode())
+
+    async def wait_catalog(self, timeout_s: float) -> None:
+        """Hold interactions until item vectors and models present at start are loaded,
+        so a restarted worker folds the same vectors a long-running one would."""
+        waits = [f.ready.wait() for n, f in self.followers.items() if n != "interactions"]
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), timeout_s)
+        except asyncio.TimeoutError:
+            log.warning("catalog not loaded after %.0fs; processing anyway", timeout_s)
+
+    def deadletters_flush(self) -> None:
+        self.producer.poll(0)
+
+
+def _credentials(settings: Settings) -> dict[str, Any]:
+    conf = aiokafka_config(settings)
+    out: dict[str, Any] = {}
+    if settings.kafka_sasl_mechanism:
+        out["broker_credentials"] = faust.SASLCredentials(
+            username=conf["sasl_plain_username"], password=conf.get("sasl_plain_password"),
+            mechanism=settings.kafka_sasl_mechanism, ssl_context=conf.get("ssl_context"))
+    elif "ssl_context" in conf:
+        out["broker_credentials"] = faust.SSLCredentials(conf["ssl_context"])
+    return out
+
+
+def faust_config(settings: Settings, tuning: WorkerTuning) -> dict[str, Any]:
+    """faust.App keyword arguments from Settings + WorkerTuning."""
+    return dict(
+        id=settings.app_id,
+        broker=[f"kafka://{h}" for h in settings.bootstrap.split(",")],
+        store=settings.table_store,
+        datadir=str(settings.state_dir / "faust" / settings.app_id),
+        autodiscover=False, topic_disable_leader=True,
+        topic_partitions=settings.partitions, topic_replication_factor=settings.replication_factor,
+        consumer_auto_offset_reset="earliest", producer_acks=-1,
+        broker_commit_interval=tuning.commit_interval_s, broker_commit_every=tuning.commit_every,
+        broker_session_timeout=tuning.session_timeout_s,
+        broker_heartbeat_interval=tuning.heartbeat_interval_s,
+        broker_rebalance_timeout=tuning.rebalance_timeout_s,
+        web_enabled=tuning.web_enabled, web_port=settings.worker_web_port, web_host=tuning.web_host,
+        web_bind="0.0.0.0", canonical_url=f"http://{tuning.web_host}:{settings.worker_web_port}",
+        **_credentials(settings),
+    )
+
+
+def _runtime(app: faust.App, settings: Settings, tuning: WorkerTuning) -> Runtime:
+    weights = EventWeights.from_specs(settings.all_event_types)
+    # Raw keys (user id bytes): ``table_route`` hashes the serialized key with the producer's
+    # murmur2 partitioner, which must agree with the partition of the interaction key.
+    users = app.Table(USERS_TABLE, key_type=bytes, value_type=bytes, partitions=settings.partitions)
+    vectors, model = ItemVectors(), CurrentModel()
+    producer = make_producer(settings)
+    updater = UserStateUpdater(settings.all_event_types, settings.max_message_bytes,
+                               UserParams(weights=weights), vectors.get, model.get, tuning.dedup_window)
+    return Runtime(settings=settings, tuning=tuning, users=users, vectors=vectors, model=model,
+                   items=ItemStats(ItemStatsParams(weights=weights)), updater=updater,
+                   deadletters=DeadLetters(producer, settings), producer=producer)
+
+
+def _followers(app: faust.App, rt: Runtime) -> None:
+    s = rt.settings
+    rt.followers["item-vectors"] = TopicFollower(s, s.topic("item-vectors"), rt.vectors.on_record)
+    rt.followers["models"] = TopicFollower(s, s.topic("models"), rt.model.on_record)
+    if rt.tuning.item_stats:
+        feed = ItemStatsFeed(s, rt.items)
+        rt.followers["interactions"] = TopicFollower(s, s.topic("interactions"), feed.on_record)
+    for follower in rt.followers.values():
+        app.task(follower.run)
+
+
+def create_app(settings: Settings, tuning: WorkerTuning | None = None) -> faust.App:
+    """A fully wired Faust app (not started); ``streams.worker`` runs it."""
+    from streams.web import views
+
+    tuning = tuning or WorkerTuning()
+    (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
+    app = faust.App(**faust_config(settings, tuning))
+    rt = _runtime(app, settings, tuning)
+    app.genre = rt  # type: ignore[attr-defined]
+    user_state.register(app, rt)
+    _followers(app, rt)
+    if tuning.web_enabled:
+        views.register(app, rt)
+    return app
