@@ -18,12 +18,20 @@ class DenseSource:
 
     def __init__(self, stats: ItemStats) -> None:
         self.stats = stats
+        self._memo: tuple[tuple, np.ndarray | None] | None = None
+
+    def _dense(self, user: UserState, ctx: Context) -> np.ndarray | None:
+        """``dense`` memoised for one (user state, time, stats version): fusion asks twice."""
+        key = (id(user), user.user_id, user.n_events, user.last_ts, ctx.now, self.stats.version)
+        if self._memo is None or self._memo[0] != key:
+            self._memo = (key, self.dense(user, ctx))
+        return self._memo[1]
 
     def dense(self, user: UserState, ctx: Context) -> np.ndarray | None:
         raise NotImplementedError
 
     def score(self, user: UserState, ctx: Context, want: int | Sequence[str]) -> Scored:
-        arr = self.dense(user, ctx)
+        arr = self._dense(user, ctx)
         if arr is None or arr.size == 0:
             return EMPTY
         ids = self.stats.ids

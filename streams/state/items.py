@@ -58,6 +58,7 @@ class ItemStats:
         self.removed = np.zeros(64, dtype=bool)
         self._users: OrderedDict[str, _UserMemory] = OrderedDict()
         self.last_ts = 0.0
+        self.version = 0  # bumped by every change, so readers can cache derived arrays
 
     def _grow(self, idx: int) -> None:
         if idx >= self.users_per_item.size:
@@ -83,6 +84,7 @@ class ItemStats:
         j = self.ids.add(event.item_id)
         self._grow(j)
         t = float(event.ts)
+        self.version += 1
         self.last_ts = max(self.last_ts, t)
         pop = 1.0 if p.popularity_signal == "count" else sig.positive
         if pop > 0:
@@ -106,11 +108,13 @@ class ItemStats:
         j = self.ids.add(item_id)
         self._grow(j)
         self.removed[j] = True
+        self.version += 1
 
     def restore_item(self, item_id: str) -> None:
         j = self.ids.get(item_id)
         if j is not None:
             self.removed[j] = False
+            self.version += 1
 
     # --- reads -------------------------------------------------------------------------
     @property

@@ -6,6 +6,7 @@ The rules never mutate their input: they return a new UserState sharing unchange
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -13,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from streams.state.decay import decay_factor
+from streams.state.errors import StateError
 from streams.state.foldin import CFModel, fold_in
 from streams.state.ordering import item_hash
 from streams.state.weights import EventWeights
@@ -50,6 +52,12 @@ class UserParams:
     pending_max: int = 8
     normalize_items: bool = True
 
+    def __post_init__(self) -> None:
+        if min(self.recent_max, self.positives_max, self.pending_max) < 1:
+            raise StateError("recent_max, positives_max and pending_max must be >= 1")
+        if self.seen_max < self.positives_max:
+            raise StateError(f"seen_max ({self.seen_max}) must be >= positives_max ({self.positives_max})")
+
 
 @dataclass(frozen=True, eq=False)
 class UserState:
@@ -75,35 +83,42 @@ class UserState:
 
 
 def _unit(x: np.ndarray, normalize: bool) -> np.ndarray | None:
-    x = np.asarray(x, dtype=np.float32).ravel()
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
     if not normalize:
         return x
-    n = float(np.linalg.norm(x))
-    return x / n if n > 0 and np.isfinite(n) else None
+    n = math.sqrt(float(np.dot(x, x)))
+    return x / n if n > 0 and math.isfinite(n) else None
+
+
+Content = tuple[np.ndarray | None, float, float]  # (vector, mass, last ts)
+
+
+def _content(c: Content, vec: np.ndarray, w: float, t: float, normalize: bool,
+             half_life: float) -> Content:
+    """Fold one weighted item vector into the decayed interest sum (out-of-order safe)."""
+    x = _unit(vec, normalize)
+    v, mass, ts = c
+    if x is None or w == 0.0 or (v is not None and v.shape != x.shape):
+        return c  # a vector of another model is ignored rather than corrupting the sum
+    if v is None:
+        return w * x, w, t
+    if t >= ts:
+        d = decay_factor(t - ts, half_life)
+        return v * d + w * x, mass * d + w, t
+    d = decay_factor(ts - t, half_life)
+    return v + (w * d) * x, mass + w * d, ts
 
 
 def add_content(s: UserState, vec: np.ndarray, w: float, t: float, normalize: bool,
                 half_life: float) -> UserState:
-    """Fold one weighted item vector into the decayed interest sum (out-of-order safe)."""
-    x = _unit(vec, normalize)
-    if x is None or w == 0.0:
-        return s
-    if s.content is not None and s.content.shape != x.shape:
-        return s  # a vector of another model: ignored rather than corrupting the sum
-    if s.content is None:
-        return replace(s, content=w * x, content_mass=w, content_ts=t)
-    if t >= s.content_ts:
-        d = decay_factor(t - s.content_ts, half_life)
-        return replace(s, content=s.content * d + w * x, content_mass=s.content_mass * d + w,
-                       content_ts=t)
-    d = decay_factor(s.content_ts - t, half_life)
-    return replace(s, content=s.content + (w * d) * x, content_mass=s.content_mass + w * d)
+    v, mass, ts = _content((s.content, s.content_mass, s.content_ts), vec, w, t, normalize, half_life)
+    return replace(s, content=v, content_mass=mass, content_ts=ts)
 
 
 def _positives(pos: tuple[tuple[str, float], ...], item: str, w: float, negative: bool,
-               cap: int) -> tuple[tuple[str, float], ...] | None:
-    """New positives list, or None when unchanged."""
-    old = next((pw for pi, pw in pos if pi == item), None)
+               cap: int, maybe_present: bool) -> tuple[tuple[str, float], ...] | None:
+    """New positives list, or None when unchanged. Positives ⊆ seen, so unseen → absent."""
+    old = next((pw for pi, pw in pos if pi == item), None) if maybe_present else None
     if negative:
         return None if old is None else tuple(p for p in pos if p[0] != item)
     if w <= 0:
@@ -112,11 +127,10 @@ def _positives(pos: tuple[tuple[str, float], ...], item: str, w: float, negative
     return (rest + ((item, max(w, old or 0.0)),))[-cap:]
 
 
-def _seen(seen: dict[int, None], item: str, cap: int) -> dict[int, None]:
-    h = item_hash(item)
-    if h in seen:
-        return seen
+def _seen(seen: dict[int, None], h: int, cap: int) -> dict[int, None]:
+    """Least-recently-interacted eviction, so the recent positives are always in it."""
     new = dict(seen)
+    new.pop(h, None)
     new[h] = None
     while len(new) > cap:
         del new[next(iter(new))]
@@ -132,25 +146,26 @@ def apply_event(state: UserState, event: Any, vector: np.ndarray | None, params:
     Raises :class:`~streams.state.errors.StateError` for unknown types / missing values.
     """
     sig = params.weights.signal(event.type, event.value)
-    negative = params.weights.is_negative(event.type)
-    s = state
-    item, t = event.item_id, float(event.ts)
+    s, item, t = state, event.item_id, float(event.ts)
+    content: Content = (s.content, s.content_mass, s.content_ts)
+    pending = s.pending
     if sig.content != 0.0:
         if vector is not None:
-            s = add_content(s, vector, sig.content, t, params.normalize_items, params.content_half_life)
+            content = _content(content, vector, sig.content, t, params.normalize_items,
+                               params.content_half_life)
         else:
-            s = replace(s, pending=(s.pending + (Pending(item, sig.content, t),))[-params.pending_max:])
-    pos = _positives(s.positives, item, sig.positive, negative, params.positives_max)
-    s = replace(
-        s,
-        positives=s.positives if pos is None else pos,
-        cf_version=s.cf_version if pos is None else None,
-        recent=(s.recent + (Recent(item, event.type, t, sig.content),))[-params.recent_max:],
-        seen=_seen(s.seen, item, params.seen_max),
-        n_events=s.n_events + 1,
-        last_ts=max(s.last_ts, t),
+            pending = (pending + (Pending(item, sig.content, t),))[-params.pending_max:]
+    h = item_hash(item)
+    pos = _positives(s.positives, item, sig.positive, params.weights.is_negative(event.type),
+                     params.positives_max, h in s.seen)
+    new = UserState(
+        s.user_id, content[0], content[1], content[2], s.cf,
+        s.cf_version if pos is None else None,
+        (s.recent + (Recent(item, event.type, t, sig.content),))[-params.recent_max:],
+        s.positives if pos is None else pos,
+        _seen(s.seen, h, params.seen_max), pending, s.n_events + 1, max(s.last_ts, t),
     )
-    return refresh_cf(s, cf) if cf is not None else s
+    return refresh_cf(new, cf) if cf is not None else new
 
 
 def apply_events(state: UserState, events: Iterable[Any], vectors: Sequence[np.ndarray | None],

@@ -121,9 +121,11 @@ def test_positives_recent_and_seen_rules() -> None:
     assert s.recent_positives(2) == [("a", 1.0), ("d", 1.0)]
     s = apply_event(s, ev("d", "unfavourite", 9.0), None, p)
     assert [i for i, _ in s.positives] == ["c", "a"]
-    s = apply_event(s, ev("e", "click", 10.0), None, p)  # 5th distinct item evicts the oldest
-    assert not s.has_seen("a") and all(s.has_seen(i) for i in "bcde")
-    assert list(s.seen) == [item_hash(i) for i in "bcde"]
+    s = apply_event(s, ev("e", "click", 10.0), None, p)  # 5th item evicts the least recent: b
+    assert not s.has_seen("b") and all(s.has_seen(i) for i in "acde")
+    assert list(s.seen) == [item_hash(i) for i in "cade"]
+    with pytest.raises(StateError, match="seen_max"):
+        UserParams(seen_max=10, positives_max=20)
 
 
 # --- collaborative fold-in ---------------------------------------------------------------
