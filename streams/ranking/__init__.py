@@ -2,9 +2,9 @@
 from streams.ranking.config import (DEFAULT_WEIGHTS, FusionConfig, default_config,
                                     validate_config)
 from streams.ranking.errors import InvalidConfig, RankingError
-from streams.ranking.fusion import combine, fuse, gather
+from streams.ranking.fusion import fuse, gather
 from streams.ranking.mmr import mmr
-from streams.ranking.normalise import minmax, normalise
+from streams.ranking.normalise import minmax, minmax_array, normalise_array
 
-__all__ = ["DEFAULT_WEIGHTS", "FusionConfig", "InvalidConfig", "RankingError", "combine",
-           "default_config", "fuse", "gather", "minmax", "mmr", "normalise", "validate_config"]
+__all__ = ["DEFAULT_WEIGHTS", "FusionConfig", "InvalidConfig", "RankingError",
+           "default_config", "fuse", "gather", "minmax", "minmax_array", "mmr", "normalise_array", "validate_config"]

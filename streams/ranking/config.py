@@ -29,7 +29,7 @@ class FusionConfig(BaseModel):
 
     weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     k: int = Field(default=10, ge=1, le=1000, description="items per recommendation list")
-    candidates: int = Field(default=200, ge=1, le=10_000, description="top-N asked of each source")
+    candidates: int = Field(default=100, ge=1, le=10_000, description="top-N asked of each source")
     rescore: bool = Field(default=True, description="ask every source to score every candidate")
     normalise: Literal["minmax", "none"] = "minmax"
     mmr_lambda: float = Field(default=1.0, ge=0.0, le=1.0, description="1 = no diversity re-rank")

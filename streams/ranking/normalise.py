@@ -1,28 +1,35 @@
 """Per-source score normalisation before weighting (min-max was the prototype's best)."""
 from __future__ import annotations
 
+import numpy as np
+
 from streams.recommenders.base import Scored
 
 
-def minmax(scored: Scored) -> dict[str, float]:
-    """Map a source's scores onto [0, 1]: its floor (no signal) → 0, its best → 1.
+def minmax_array(scored: Scored) -> np.ndarray:
+    """Scores in ``scored.items`` order mapped onto [0, 1]: the floor (no signal) → 0, best → 1.
 
     The floor is the catalogue-wide minimum when the source knows it, so an item a
     source barely likes is not stretched to look like its 200th-best on another.
     All-equal scores map to 1 (or 0 when they all sit at the known floor).
     """
-    if not scored.items:
-        return {}
-    vals = scored.items.values()
-    hi, lo = max(vals), min(vals)
+    vals = np.fromiter(scored.items.values(), dtype=np.float64, count=len(scored.items))
+    if vals.size == 0:
+        return vals
+    hi, lo = float(vals.max()), float(vals.min())
     if scored.floor is not None:
         lo = min(lo, scored.floor)
     if hi <= lo:
         level = 0.0 if scored.floor is not None and hi <= scored.floor else 1.0
-        return dict.fromkeys(scored.items, level)
-    span = hi - lo
-    return {i: (s - lo) / span for i, s in scored.items.items()}
+        return np.full(vals.size, level)
+    return (vals - lo) / (hi - lo)
 
 
-def normalise(scored: Scored, how: str) -> dict[str, float]:
-    return minmax(scored) if how == "minmax" else dict(scored.items)
+def normalise_array(scored: Scored, how: str) -> np.ndarray:
+    if how == "minmax":
+        return minmax_array(scored)
+    return np.fromiter(scored.items.values(), dtype=np.float64, count=len(scored.items))
+
+
+def minmax(scored: Scored) -> dict[str, float]:
+    return dict(zip(scored.items, minmax_array(scored).tolist()))
