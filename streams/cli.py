@@ -97,6 +97,31 @@ def _replay(args: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace, s: Settings) -> int:
+    import signal
+    import threading
+
+    from streams.training import service
+    from streams.training.model import CFModel
+    from streams.training.trainer import train_cf
+
+    def summary(m: CFModel) -> dict[str, Any]:
+        return {"version": m.version, "items": len(m.item_ids), "metrics": m.metrics}
+
+    if args.file:
+        model = train_cf(args.file)
+        service.publish_model(s, model)
+        _print(summary(model))
+    elif args.every:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        for model in service.train_every(s, args.every, stop):
+            _print(summary(model))
+    else:
+        _print(summary(service.train_once(s)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genre", description="GENRE stream: real-time recommender on Kafka")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -142,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--items-only", action="store_true", help="publish the items, no ratings")
     r.add_argument("--media", default=None, help="folder with posters and plots (default: ../shared/data/ml-100k-media)")
     r.set_defaults(fn=_replay)
+
+    tr = sub.add_parser("train", help="fit CF item factors from the interaction log; publish to models")
+    tr.add_argument("--file", help="a JSONL interaction log instead of the interactions topic")
+    tr.add_argument("--every", type=int, default=None,
+                    help="keep running: retrain after every N new events (scheduled retraining)")
+    tr.set_defaults(fn=_train)
 
     for register in EXTRA_COMMANDS:
         register(sub)
