@@ -122,6 +122,30 @@ def _train(args: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace, s: Settings) -> int:
+    if args.offline:
+        from streams.eval.cli import main_eval_offline
+        return main_eval_offline(args.rest)
+    from pathlib import Path
+
+    from streams.eval.live import run_live, summary_text
+    offline = None
+    if args.compare:
+        from streams.eval.offline import OfflineConfig, run_offline
+        cfg = current_weights(s, args.scenario)
+        offline = run_offline(OfflineConfig(baselines=(), weights=cfg, out_dir=None)).rows["product"]
+    report, score = run_live(s, Path(args.out), offline)
+    print(summary_text(report, score))
+    for path in report.files:
+        print(f"wrote {path}")
+    return 0
+
+
+def current_weights(s: Settings, scenario: str) -> dict[str, float]:
+    from streams.config_admin import current
+    return dict(current(s).get(scenario).config["weights"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genre", description="GENRE stream: real-time recommender on Kafka")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -173,6 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--every", type=int, default=None,
                     help="keep running: retrain after every N new events (scheduled retraining)")
     tr.set_defaults(fn=_train)
+
+    ev = sub.add_parser("eval", help="quality on MovieLens-100K: --offline (no Kafka) or --live (the running stack)")
+    mode = ev.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--offline", action="store_true", help="product + baselines on the temporal replay")
+    mode.add_argument("--live", action="store_true", help="score the lists the stack emitted during a replay")
+    ev.add_argument("--compare", action="store_true",
+                    help="(--live) also run the offline replay at the active config's weights")
+    ev.add_argument("--scenario", default="default")
+    ev.add_argument("--out", default="reports", help="(--live) report folder")
+    ev.add_argument("rest", nargs=argparse.REMAINDER, help="(--offline) options of the offline evaluator; see --offline -h")
+    ev.set_defaults(fn=_eval)
 
     for register in EXTRA_COMMANDS:
         register(sub)

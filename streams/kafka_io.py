@@ -52,3 +52,36 @@ def wait_for_broker(settings: Settings, timeout_s: float = 60.0) -> None:
 def delivery_errors(producer: Producer, timeout_s: float = 30.0) -> int:
     """Flush and return how many messages are still undelivered (0 = all acked)."""
     return producer.flush(timeout_s)
+
+
+def read_to_end(settings: Settings, topic: str, timeout_s: float = 120.0) -> list[Any]:
+    """Every message of a topic (all partitions) up to the end offsets seen at the start.
+
+    For tools that need a snapshot of a whole topic (live evaluation, audits); messages
+    come partition by partition, each in offset order.
+    """
+    import uuid
+
+    from confluent_kafka import TopicPartition
+
+    consumer = make_consumer(settings, f"{settings.app_id}-reader-{uuid.uuid4().hex[:8]}")
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in parts}
+        todo = {p: hi for p, (lo, hi) in ends.items() if hi > lo}
+        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in todo])
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while todo and time.monotonic() < deadline:
+            for msg in consumer.consume(10_000, timeout=0.5):
+                if msg.error():
+                    continue
+                if msg.offset() < todo.get(msg.partition(), -1):
+                    out.append(msg)
+                if msg.offset() + 1 >= todo.get(msg.partition(), 0):
+                    todo.pop(msg.partition(), None)
+        if todo:
+            raise KafkaSetupError(f"reading {topic} timed out with partitions {sorted(todo)} unfinished")
+        return out
+    finally:
+        consumer.close()
