@@ -33,7 +33,8 @@ class Part:
 
 def parts(settings: Settings) -> list[Part]:
     return [Part("streams-worker", "streams.worker", settings.app_id),
-            Part("encoder-worker", "encoders.worker", f"{settings.app_id}-encoders")]
+            Part("encoder-worker", "encoders.worker", f"{settings.app_id}-encoders"),
+            Part("feedback-worker", "streams.feedback.worker", f"{settings.app_id}-feedback")]
 
 
 def run_dir(settings: Settings) -> Path:

@@ -76,3 +76,37 @@ def test_variants_split_by_share_and_are_stable() -> None:
     cfg = {"k": 10, "weights": {"cf": 1.0}, "variants": {"A": {"share": 1.0, "weights": {"cf": 0.5}}}}
     assert variant_config(cfg, "u1") == ("A", {"k": 10, "weights": {"cf": 0.5}})
     assert variant_config({"k": 10}, "u1") == ("base", {"k": 10})
+
+
+def test_time_merge_releases_in_timestamp_order_with_a_watermark() -> None:
+    from streams.feedback.join import TimeMerge
+    m = TimeMerge(("lists", "events"), max_delay_s=1.0)
+    m.push("events", 10.0, "e10", now=0.0)
+    assert list(m.pop_ready(now=0.1)) == []  # lists may still bring something older
+    m.push("lists", 9.0, "l9", now=0.2)
+    m.push("lists", 11.0, "l11", now=0.2)
+    assert list(m.pop_ready(now=0.3)) == [("lists", "l9"), ("events", "e10")]
+    assert list(m.pop_ready(now=0.4)) == []  # l11 waits for events to pass 11 …
+    assert list(m.pop_ready(now=1.3)) == [("lists", "l11")]  # … or for max_delay
+
+
+def test_feedback_loop_attributes_and_proposes_weights() -> None:
+    from streams.feedback.worker import FeedbackLoop
+    from streams.state.weights import EventWeights
+    loop = FeedbackLoop(EventWeights(), WeightBandit({"cf": 0.5, "session": 0.5},
+                                                     BanditParams(min_answers=3, min_shown=6)))
+    proposals = []
+    for i in range(3):
+        loop.on_list({"rec_id": f"r{i}", "user_id": "u", "config_version": 3, "scenario": "default",
+                      "items": [{"item_id": f"s{i}", "sources": {"session": 0.4}},
+                                {"item_id": f"c{i}", "sources": {"cf": 0.4}}]})
+        proposals.append(loop.on_event(Interaction(f"e{i}", "rating", "u", f"s{i}", 1.0, value=5.0)))
+    assert proposals[:2] == [None, None] and proposals[2] is not None
+    prop = proposals[2]
+    assert prop["source"] == "bandit" and prop["weights"]["session"] > 0.5 > prop["weights"]["cf"]
+    assert prop["evidence"]["answers"] == 3
+    rep = loop.attributor.report()
+    assert rep["versions"]["3"] == {"shown": 6, "answered": 3, "reward": 3.0, "ctr": 0.5}
+    # a low rating answers the list (counted) but is no reward
+    loop.on_list({"rec_id": "r9", "user_id": "u", "items": [{"item_id": "x", "sources": {"cf": 1.0}}]})
+    assert loop.on_event(Interaction("e9", "rating", "u", "x", 2.0, value=1.0)) is None
