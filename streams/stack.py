@@ -32,8 +32,9 @@ class Part:
 
 
 def parts(settings: Settings) -> list[Part]:
+    from encoders.config import EncoderSettings  # light: pydantic only, no torch
     return [Part("streams-worker", "streams.worker", settings.app_id),
-            Part("encoder-worker", "encoders.worker", f"{settings.app_id}-encoders"),
+            Part("encoder-worker", "encoders.worker", EncoderSettings().group_id),
             Part("feedback-worker", "streams.feedback.worker", f"{settings.app_id}-feedback")]
 
 
