@@ -75,12 +75,13 @@ class ProductReplay:
     """A :class:`~streams.eval.protocol.Scorer` backed by the product code."""
 
     def __init__(self, events: Events, items: Sequence[Mapping], weights: Mapping[str, float],
-                 extra: Mapping[str, float] | None = None, refit_every: int = 5000) -> None:
+                 extra: Mapping[str, float] | None = None, refit_every: int = 5000,
+                 vectors: np.ndarray | None = None) -> None:
         self.ids = [str(i) for i in events.item_ids.tolist()]
         self.user_ids = [str(u) for u in events.user_ids.tolist()]
         self.pos = {i: n for n, i in enumerate(self.ids)}
         by_id = {str(e["item_id"]): e for e in items}
-        self.vectors = text_vectors([by_id[i] for i in self.ids])
+        self.vectors = text_vectors([by_id[i] for i in self.ids]) if vectors is None else vectors
         known = np.abs(self.vectors).sum(axis=1) > 0
         mean = self.vectors[known].mean(axis=0) if known.any() else None
         self.stats = ItemStats(ItemStatsParams())
