@@ -79,6 +79,8 @@ class Runtime:
     producer: Any  # confluent_kafka.Producer behind the dead letters
     followers: dict[str, TopicFollower] = field(default_factory=dict)
     stats: Counts = field(default_factory=Counts)
+    config: Any = None  # streams.agents.control.WorkerConfig (control fold), set by register
+    ranking: Any = None  # streams.agents.ranking.RankingAgent, set by register
 
     def read_user(self, user_id: str) -> bytes | None:
         return self.users.get(user_id.encode())
@@ -155,7 +157,8 @@ def _followers(app: faust.App, rt: Runtime) -> None:
 
 def create_app(settings: Settings, tuning: WorkerTuning | None = None) -> faust.App:
     """A fully wired Faust app (not started); ``streams.worker`` runs it."""
-    from streams.web import views
+    from streams.web import config as config_views
+    from streams.web import recommendations, views
 
     tuning = tuning or WorkerTuning()
     (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
@@ -164,6 +167,18 @@ def create_app(settings: Settings, tuning: WorkerTuning | None = None) -> faust.
     app.genre = rt  # type: ignore[attr-defined]
     user_state.register(app, rt)
     _followers(app, rt)
+    _ranking(app, rt)
     if tuning.web_enabled:
         views.register(app, rt)
+        recommendations.register(app, rt, rt.ranking)
+        config_views.register(app, rt, rt.config)
     return app
+
+
+def _ranking(app: faust.App, rt: Runtime) -> None:
+    """Config fold, ranking agent and requests agent (issue 5)."""
+    from streams.agents import control, ranking, requests
+
+    rt.config = control.register(app, rt)
+    rt.ranking = ranking.register(app, rt, rt.config)
+    requests.register(app, rt, rt.ranking)

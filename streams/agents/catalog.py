@@ -6,6 +6,7 @@ worker) and read by the user-state agent through plain lookups.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 from prometheus_client import Gauge
@@ -51,6 +52,9 @@ class ItemVectors:
     def __init__(self) -> None:
         self._vectors: dict[str, np.ndarray] = {}
         self.rejected = 0
+        #: Called with (item id, new vector or None) after each change; the ranking agent
+        #: feeds its FAISS index from here instead of following the topic a second time.
+        self.listeners: list[Callable[[str, np.ndarray | None], None]] = []
 
     def __len__(self) -> int:
         return len(self._vectors)
@@ -64,6 +68,8 @@ class ItemVectors:
         else:
             self._vectors[item_id] = vector
         ITEM_VECTORS.set(len(self._vectors))
+        for listener in self.listeners:
+            listener(item_id, vector)
 
     def on_record(self, key: bytes | None, value: bytes | None, partition: int, offset: int,
                   ts: float = 0.0) -> None:

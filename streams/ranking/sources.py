@@ -1,0 +1,115 @@
+"""Batch-friendly adapters that give :func:`streams.ranking.fuse` its sources per user.
+
+The registry's recommenders answer one user at a time; a worker ranks a batch of users,
+so the expensive parts are shared here: content and CF candidates come from one FAISS
+``search_batch`` per batch (:class:`Prefetched` holds each user's share), popularity is
+computed and sorted once per batch (:class:`SharedPopular`), and ItemKNN-style dense
+sources are cut to their non-zero entries before the seen filter (:class:`SparseDense`).
+Scores match the per-user recommenders: same queries, same floors, same tie-breaks.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from streams.recommenders.base import EMPTY, Context, Scored, seen_hashes
+from streams.recommenders.dense import DenseSource
+from streams.state.items import ItemStats
+from streams.state.ordering import top_k_indices
+from streams.state.user import UserState
+
+Rescore = Callable[[Sequence[str]], dict[str, float]]
+
+
+def unseen_top(hits: Sequence[tuple[str, float]], user: UserState, ctx: Context, n: int) -> Scored:
+    """The first ``n`` hits the user has not seen and that are not excluded (hits are sorted)."""
+    out: dict[str, float] = {}
+    for item, score in hits:
+        if not user.has_seen(item) and item not in ctx.exclude:
+            out[item] = float(score)
+            if len(out) == n:
+                break
+    return Scored(out)
+
+
+class Prefetched:
+    """A vector source whose top-N was found by a batched search; rescoring is exact."""
+
+    def __init__(self, name: str, top: Scored, rescore: Rescore) -> None:
+        self.name, self.top, self.rescore = name, top, rescore
+
+    def score(self, user: UserState, ctx: Context, want: int | Sequence[str]) -> Scored:
+        if isinstance(want, int):
+            if want >= len(self.top.items):
+                return self.top
+            return Scored(dict(list(self.top.items.items())[:want]), self.top.floor)
+        return Scored(self.rescore(list(want))) if want else EMPTY
+
+
+class SparseDense:
+    """One user's dense source (session, transitions), top-k over its non-zero entries only."""
+
+    def __init__(self, source: DenseSource, user: UserState, ctx: Context) -> None:
+        self.name, self.stats = source.name, source.stats
+        self._arr = source.dense(user, ctx)
+
+    def score(self, user: UserState, ctx: Context, want: int | Sequence[str]) -> Scored:
+        arr = self._arr
+        if arr is None or arr.size == 0:
+            return EMPTY
+        ids = self.stats.ids
+        if not isinstance(want, int):
+            got = ((i, ids.get(i)) for i in want)
+            return Scored({i: float(arr[j]) for i, j in got if j is not None and j < arr.size}, 0.0)
+        nz = np.flatnonzero(arr > 0)
+        return Scored(_top_valid(self.stats, nz, arr, user, ctx, want), 0.0)
+
+
+def _top_valid(stats: ItemStats, cand: np.ndarray, arr: np.ndarray, user: UserState,
+               ctx: Context, k: int) -> dict[str, float]:
+    """Top-k of ``arr`` over the candidate indices, dropping removed, seen and excluded items."""
+    if cand.size == 0:
+        return {}
+    hashes = stats.ids.hashes
+    keep = ~stats.removed[cand]
+    if user.seen:
+        keep &= ~np.isin(hashes[cand], seen_hashes(user))
+    cand = cand[keep]
+    if ctx.exclude:
+        cand = np.array([j for j in cand.tolist() if stats.ids.id_of(j) not in ctx.exclude], np.int64)
+    top = cand[top_k_indices(arr[cand], hashes[cand], k)] if cand.size else cand
+    return dict(zip(stats.ids.ids_of(top.tolist()), arr[top].tolist()))
+
+
+class SharedPopular:
+    """Decayed popularity computed and ordered once per batch, then cut per user."""
+
+    name = "popular"
+
+    def __init__(self, stats: ItemStats) -> None:
+        self.stats = stats
+        self._key: tuple[float, int] | None = None
+        self._arr = np.zeros(0)
+        self._order = np.zeros(0, np.int64)
+
+    def prepare(self, now: float) -> None:
+        key = (now, self.stats.version)
+        if key == self._key:
+            return
+        self._key = key
+        arr = self.stats.popularity_at(now)
+        n = arr.size
+        valid = np.flatnonzero((arr > 0) & ~self.stats.removed[:n]) if n else np.zeros(0, np.int64)
+        order = np.lexsort((self.stats.ids.hashes[valid], -arr[valid])) if valid.size else valid
+        self._arr, self._order = arr, valid[order]
+
+    def score(self, user: UserState, ctx: Context, want: int | Sequence[str]) -> Scored:
+        arr, ids = self._arr, self.stats.ids
+        if arr.size == 0:
+            return EMPTY
+        if not isinstance(want, int):
+            got = ((i, ids.get(i)) for i in want)
+            return Scored({i: float(arr[j]) for i, j in got if j is not None and j < arr.size}, 0.0)
+        head = self._order[: want + len(user.seen) + len(ctx.exclude)]
+        return Scored(_top_valid(self.stats, head, arr, user, ctx, want), 0.0)
