@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 
 from streams import localkafka
 from streams.kafka_io import make_admin
@@ -123,25 +124,29 @@ def down(settings: Settings, stop_kafka: bool = True) -> list[str]:
     return stopped
 
 
-def group_members(settings: Settings, group: str) -> int | None:
-    """Members of a consumer group (None when the broker cannot be asked)."""
+def group_members(admin: AdminClient, group: str) -> int | None:
+    """Members of a consumer group (None when the broker cannot be asked).
+
+    The admin client must outlive the future, or the future never completes.
+    """
     try:
-        fut = make_admin(settings).describe_consumer_groups([group], request_timeout=5)[group]
-        return len(fut.result().members)
-    except KafkaException:
+        fut = admin.describe_consumer_groups([group], request_timeout=5)[group]
+        return len(fut.result(timeout=10).members)
+    except (KafkaException, TimeoutError):
         return None
 
 
 def status(settings: Settings) -> dict[str, dict[str, object]]:
     out: dict[str, dict[str, object]] = {"kafka": localkafka.status(settings)}
     reachable = True
+    admin = make_admin(settings)
     try:
-        make_admin(settings).list_topics(timeout=3)
+        admin.list_topics(timeout=3)
     except KafkaException:
         reachable = False
     out["kafka"]["reachable"] = reachable
     for part in parts(settings):
         out[part.name] = {"pid": _pid(settings, part.name), "group": part.group,
-                          "members": group_members(settings, part.group) if reachable else None,
+                          "members": group_members(admin, part.group) if reachable else None,
                           "log": str(run_dir(settings) / f"{part.name}.log")}
     return out

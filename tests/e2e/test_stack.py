@@ -20,6 +20,7 @@ from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 GENRE = [sys.executable, "-m", "streams.cli"]
+PARTS = ("streams-worker", "encoder-worker", "feedback-worker")
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 240, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -35,7 +36,7 @@ def genre(*args: str, env: dict[str, str], check: bool = True) -> object:
 
 
 def kafka_procs(state: Path) -> list[str]:
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
+    ps = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout.splitlines()
     return [p for p in ps if "kafka.Kafka" in p and str(state) in p]
 
 
@@ -54,10 +55,10 @@ def wait_members(env: dict[str, str], timeout_s: float = 180) -> dict:
     st: dict = {}
     while time.monotonic() < deadline:
         st = genre("status", env=env, check=False)  # type: ignore[assignment]
-        if st and all((st[p]["members"] or 0) >= 1 for p in ("streams-worker", "encoder-worker")):
+        if st and all((st[p]["members"] or 0) >= 1 for p in PARTS):
             return st
         time.sleep(2)
-    logs = {p: Path(st[p]["log"]).read_text()[-2000:] for p in ("streams-worker", "encoder-worker") if st}
+    logs = {p: Path(st[p]["log"]).read_text()[-2000:] for p in PARTS if st}
     raise AssertionError(f"workers did not join their groups: {st}\n{logs}")
 
 
@@ -81,8 +82,8 @@ def read_deadletters(env: dict[str, str], n: int, timeout_s: float = 60) -> list
 
 def test_up_kcat_status_down(stack_env: dict[str, str]) -> None:
     env, prefix = stack_env, stack_env["GENRE_TOPIC_PREFIX"]
-    started = genre("up", env=env)
-    assert {"kafka", "streams-worker", "encoder-worker"} <= set(started)  # type: ignore[arg-type]
+    started = genre("up", env=env)["started"]  # type: ignore[index]
+    assert {"kafka", "streams-worker", "encoder-worker", "feedback-worker"} <= set(started)
     assert kafka_procs(Path(env["GENRE_STATE_DIR"]).resolve()), "no java kafka.Kafka process while the stack is up"
     wait_members(env)
 
@@ -103,7 +104,7 @@ def test_up_kcat_status_down(stack_env: dict[str, str]) -> None:
     st = genre("status", env=env)
     assert st["streams-worker"]["pid"] and st["encoder-worker"]["pid"], st  # type: ignore[index]
     stopped = genre("down", env=env)
-    assert {"kafka", "streams-worker", "encoder-worker"} <= set(stopped["stopped"])  # type: ignore[index]
+    assert {"kafka", *PARTS} <= set(stopped["stopped"])  # type: ignore[index]
     deadline = time.monotonic() + 30
     while kafka_procs(Path(env["GENRE_STATE_DIR"]).resolve()) and time.monotonic() < deadline:
         time.sleep(0.5)
