@@ -38,9 +38,9 @@ class EncodedItem:
     ts: float
 
     def to_wire(self) -> dict[str, Any]:
-        """The ``item-vectors`` value (see README: wire contract)."""
-        return {"item_id": self.item_id, "vector": self.vector.tolist(),
-                "modalities": {m: v.tolist() for m, v in self.modalities.items()},
+        """The ``item-vectors`` value (README: wire contract); arrays serialise via streams.wire."""
+        return {"item_id": self.item_id, "vector": self.vector,
+                "modalities": dict(self.modalities),
                 "model": dict(self.model), "dim": int(self.vector.shape[0]), "ts": self.ts}
 
 
