@@ -18,17 +18,21 @@ def bucket(user_id: str, salt: str = "") -> float:
 
 
 def assign_variant(user_id: str, shares: Mapping[str, float], salt: str = "") -> str | None:
-    """The variant whose cumulative share covers the user's bucket (None: no variants)."""
+    """The variant whose cumulative share covers the user's bucket.
+
+    Shares are fractions of all users; those past their sum stay on the base config
+    (None). Shares adding up to more than 1 are scaled down to fit.
+    """
     total = sum(max(s, 0.0) for s in shares.values())
     if total <= 0:
         return None
-    x = bucket(user_id, salt) * total
+    x = bucket(user_id, salt) * max(total, 1.0)
     acc = 0.0
     for name in sorted(shares):  # sorted: the same order on every worker
         acc += max(shares[name], 0.0)
         if x < acc:
             return name
-    return sorted(shares)[-1]
+    return None
 
 
 def variant_config(config: Mapping[str, Any], user_id: str) -> tuple[str, dict[str, Any]]:

@@ -1,8 +1,10 @@
 """The per-scenario runtime fusion config (the ``control`` topic's payload), validated.
 
-Defaults are the prototype's best on MovieLens-100K (quality-findings.md): ItemKNN-style
-session .625, content .125, transitions .125, ALS .125, popularity 0 (it only fills in
-for cold users, through ``fallback``).
+Default weights are the ones chosen on the MovieLens-100K *validation* replay by
+``genre eval --offline`` (docs/benchmarks.md; the test replay was never used to pick
+them): session .43, transitions .26, cf .26, content .05, popularity 0 (it only fills
+in for cold users, through ``fallback``). A/B variants are overlays on the scenario's
+config, each with a ``share`` of users (streams.feedback.variants).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from streams.ranking.errors import InvalidConfig
 
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "session": 0.625, "content": 0.125, "transitions": 0.125, "cf": 0.125, "popular": 0.0,
+    "session": 0.43, "content": 0.05, "transitions": 0.26, "cf": 0.26, "popular": 0.0,
 }
 
 
@@ -36,6 +38,34 @@ class FusionConfig(BaseModel):
     mmr_pool: int = Field(default=50, ge=1, le=10_000, description="items MMR chooses among")
     fallback: str | None = Field(default="popular", description="fills lists shorter than k")
     fallback_weight: float = Field(default=0.01, ge=0.0, le=1.0)
+    variants: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="A/B overlays: name -> {share, any field above}")
+    variant_salt: str = Field(default="", description="change to reshuffle users between variants")
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        problems = []
+        for name, overlay in v.items():
+            if not isinstance(overlay, dict):
+                problems.append(f"variant {name!r} must be an object")
+                continue
+            share = overlay.get("share", 0.0)
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+                problems.append(f"variant {name!r}: share must be a number in [0, 1], got {share!r}")
+            rest = {k: x for k, x in overlay.items() if k != "share"}
+            if "variants" in rest:
+                problems.append(f"variant {name!r} cannot nest variants")
+                continue
+            try:
+                FusionConfig.parse(rest)
+            except InvalidConfig as exc:
+                problems.append(f"variant {name!r}: {'; '.join(exc.problems)}")
+        if sum(float(o.get("share", 0.0)) for o in v.values() if isinstance(o, dict)) > 1 + 1e-9:
+            problems.append("variant shares add up to more than 1")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
 
     @field_validator("weights")
     @classmethod

@@ -71,8 +71,10 @@ def test_variants_split_by_share_and_are_stable() -> None:
     from streams.feedback.variants import assign_variant, variant_config
     users = [f"u{i}" for i in range(4000)]
     got = [assign_variant(u, {"A": 0.25, "B": 0.75}) for u in users]
-    assert 0.22 < got.count("A") / len(users) < 0.28
+    assert 0.22 < got.count("A") / len(users) < 0.28 and None not in got
     assert got == [assign_variant(u, {"B": 0.75, "A": 0.25}) for u in users]  # order-free
+    partial = [assign_variant(u, {"A": 0.1}) for u in users]
+    assert 0.08 < partial.count("A") / len(users) < 0.12 and partial.count(None) + partial.count("A") == len(users)
     cfg = {"k": 10, "weights": {"cf": 1.0}, "variants": {"A": {"share": 1.0, "weights": {"cf": 0.5}}}}
     assert variant_config(cfg, "u1") == ("A", {"k": 10, "weights": {"cf": 0.5}})
     assert variant_config({"k": 10}, "u1") == ("base", {"k": 10})

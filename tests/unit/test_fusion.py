@@ -114,9 +114,9 @@ def test_fusion_applies_mmr_when_asked() -> None:
 
 
 # --- config ------------------------------------------------------------------------------
-def test_defaults_are_the_prototype_best() -> None:
+def test_defaults_are_the_validation_tuned_weights() -> None:
     d = default_config()
-    assert d["weights"] == {"session": 0.625, "content": 0.125, "transitions": 0.125, "cf": 0.125,
+    assert d["weights"] == {"session": 0.43, "content": 0.05, "transitions": 0.26, "cf": 0.26,
                             "popular": 0.0}
     assert (d["k"], d["normalise"], d["mmr_lambda"]) == (10, "minmax", 1.0)
     assert validate_config(d) == d
@@ -143,3 +143,12 @@ def test_every_problem_is_listed_and_it_is_a_value_error() -> None:
         validate_config({"weights": {"cf": -1.0, "x": 1.0}, "k": 0})
     assert isinstance(info.value, InvalidConfig) and len(info.value.problems) == 2
     assert "unknown source 'x'" in str(info.value) and "'cf' must be" in str(info.value)
+
+
+def test_variants_are_validated_as_overlays() -> None:
+    ok = validate_config({"variants": {"A": {"share": 0.5, "weights": {"cf": 1.0}}}})
+    assert ok["variants"]["A"]["weights"] == {"cf": 1.0}
+    with pytest.raises(InvalidConfig) as exc:
+        validate_config({"variants": {"A": {"share": 0.7, "weights": {"nope": 1.0}}, "B": {"share": 0.6}}})
+    text = "; ".join(exc.value.problems)
+    assert "variant 'A'" in text and "unknown source 'nope'" in text and "more than 1" in text
