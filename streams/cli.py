@@ -146,6 +146,14 @@ def current_weights(s: Settings, scenario: str) -> dict[str, float]:
     return dict(current(s).get(scenario).config["weights"])
 
 
+def _demo(args: argparse.Namespace, s: Settings) -> int:
+    from pathlib import Path
+
+    from streams.demo import run_demo
+    run_demo(s, rate=args.rate, limit=args.limit, out=Path(args.out), compare=not args.no_compare)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genre", description="GENRE stream: real-time recommender on Kafka")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -208,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", default="reports", help="(--live) report folder")
     ev.add_argument("rest", nargs=argparse.REMAINDER, help="(--offline) options of the offline evaluator; see --offline -h")
     ev.set_defaults(fn=_eval)
+
+    dm = sub.add_parser("demo", help="the whole loop on MovieLens-100K: up, encode, replay, live evaluation")
+    dm.add_argument("--rate", type=float, default=500.0, help="ratings per second during the replay")
+    dm.add_argument("--limit", type=int, default=None, help="only the first N ratings (quick look)")
+    dm.add_argument("--out", default="reports")
+    dm.add_argument("--no-compare", action="store_true", help="skip the offline replay of the same config")
+    dm.set_defaults(fn=_demo)
 
     for register in EXTRA_COMMANDS:
         register(sub)

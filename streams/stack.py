@@ -29,14 +29,16 @@ log = logging.getLogger(__name__)
 class Part:
     name: str
     module: str
-    group: str  # the consumer group the part joins (status reads its members)
+    group: str | None  # the consumer group the part joins (status reads its members)
 
 
 def parts(settings: Settings) -> list[Part]:
     from encoders.config import EncoderSettings  # light: pydantic only, no torch
     return [Part("streams-worker", "streams.worker", settings.app_id),
             Part("encoder-worker", "encoders.worker", EncoderSettings().group_id),
-            Part("feedback-worker", "streams.feedback.worker", f"{settings.app_id}-feedback")]
+            Part("feedback-worker", "streams.feedback.worker", f"{settings.app_id}-feedback"),
+            # Reads the whole log by assignment (no group): retrains every GENRE_TRAIN_EVERY events.
+            Part("trainer", "streams.training.service", None)]
 
 
 def run_dir(settings: Settings) -> Path:
@@ -147,6 +149,23 @@ def status(settings: Settings) -> dict[str, dict[str, object]]:
     out["kafka"]["reachable"] = reachable
     for part in parts(settings):
         out[part.name] = {"pid": _pid(settings, part.name), "group": part.group,
-                          "members": group_members(admin, part.group) if reachable else None,
+                          "members": group_members(admin, part.group) if reachable and part.group else None,
                           "log": str(run_dir(settings) / f"{part.name}.log")}
     return out
+
+
+def wait_ready(settings: Settings, timeout_s: float = 180.0) -> dict[str, dict[str, object]]:
+    """Wait until every started part is alive and has joined its consumer group."""
+    deadline = time.monotonic() + timeout_s
+    st: dict[str, dict[str, object]] = {}
+    while time.monotonic() < deadline:
+        st = status(settings)
+        names = [p for p in parts(settings) if st[p.name]["pid"]]
+        if st["kafka"]["reachable"] and all(not p.group or (st[p.name]["members"] or 0) >= 1 for p in names):
+            return st
+        dead = [p.name for p in parts(settings) if (run_dir(settings) / f"{p.name}.pid").exists()
+                and not st[p.name]["pid"]]
+        if dead:
+            raise RuntimeError(f"{', '.join(dead)} exited; see the logs in {run_dir(settings)}")
+        time.sleep(1.0)
+    raise TimeoutError(f"stack not ready after {timeout_s:.0f}s: {st}")

@@ -118,3 +118,23 @@ def train_every(settings: Settings, every: int, stop: threading.Event,
                 yield model
     finally:
         reader.close()
+
+
+def main() -> None:
+    """``python -m streams.training.service``: the stack's scheduled trainer."""
+    import os
+    import signal
+
+    from streams.settings import get_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    every = int(os.environ.get("GENRE_TRAIN_EVERY", "5000"))
+    for model in train_every(get_settings(), every, stop):
+        log.info("trained %s on %s", model.version, model.metrics)
+
+
+if __name__ == "__main__":
+    main()
