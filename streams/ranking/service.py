@@ -132,7 +132,7 @@ class Ranker:
         groups: dict[int, list[tuple[Plan, np.ndarray]]] = {}
         for p, q in todo:
             need = p.cfg.candidates + len(p.user.seen)
-            fetch = min(1 << max(need - 1, 1).bit_length(), len(index))
+            fetch = min(-(-need // 64) * 64, len(index))  # few distinct sizes, little over-fetch
             groups.setdefault(fetch, []).append((p, q))
         for fetch, group in groups.items():
             hits = index.search_batch(np.vstack([q for _, q in group]), fetch)

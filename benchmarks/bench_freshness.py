@@ -1,0 +1,249 @@
+"""End-to-end freshness and list throughput of one streams worker (not a test).
+
+    python benchmarks/bench_freshness.py [--rate 1000 --seconds 60 --items 10000 --users 2000]
+    python benchmarks/bench_freshness.py --quick        # 10 s, for small machines
+
+Starts its own broker via streams.localkafka (or uses GENRE_KAFKA_BOOTSTRAP), publishes
+``--items`` random unit vectors (384-d) to ``item-vectors``, starts one
+``python -m streams.worker`` and then measures, in the same run:
+  1. baseline: bare produce → consume round trip of the same event messages at the same
+     rate on a scratch topic (what the broker and clients cost alone);
+  2. freshness: interactions produced at a steady ``--rate`` for ``--seconds``; for each
+     list on ``recommendations`` whose ``trigger_event_id`` names an event, the time from
+     that event's produce call to the list's arrival (one clock: the same process);
+  3. saturation: a backlog of events for distinct users produced at once; lists/s from the
+     first list to the last (each a full fused list over every source).
+Prints p50/p90/p99 of each latency and the lists/s.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import orjson
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import NewTopic
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from streams import localkafka  # noqa: E402
+from streams.kafka_io import make_admin, make_consumer, make_producer  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+from streams.topics import create_topics  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Arrivals(threading.Thread):
+    """Reads a topic from its end and records arrival time per id (``id_of(value)``)."""
+
+    def __init__(self, s: Settings, topic: str, id_field: str) -> None:
+        super().__init__(daemon=True)
+        self.c = make_consumer(s, f"bench-{uuid.uuid4().hex[:6]}", **{"fetch.wait.max.ms": 5})
+        parts = self.c.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = [self.c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts]
+        self.c.assign([TopicPartition(topic, p, e) for p, e in zip(parts, ends)])
+        self.field, self.at, self.count = id_field, {}, 0
+        self.first = self.last = 0.0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for m in self.c.consume(1000, timeout=0.05):
+                if m.error() is None:
+                    now = time.time()
+                    self.at.setdefault(orjson.loads(m.value()).get(self.field), now)
+                    self.count += 1
+                    self.first = self.first or now
+                    self.last = now
+        self.c.close()
+
+
+def event(k: int, users: int, items: int, rnd: np.random.Generator) -> tuple[bytes, bytes]:
+    u = f"u{int(rnd.integers(users))}"
+    e = {"event_id": f"e{k}", "type": "click", "user_id": u, "item_id": f"i{int(rnd.integers(items))}",
+         "ts": time.time()}
+    return u.encode(), orjson.dumps(e)
+
+
+def paced(s: Settings, topic: str, rate: float, seconds: float, users: int, items: int,
+          start: int, seed: int) -> dict[str, float]:
+    """Produce at a steady rate; returns event id → produce time."""
+    p = make_producer(s, partitioner="murmur2_random", **{"linger.ms": 1})
+    rnd = np.random.default_rng(seed)
+    sent: dict[str, float] = {}
+    n = int(rate * seconds)
+    t0 = time.perf_counter()
+    for i in range(n):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        key, val = event(start + i, users, items, rnd)
+        sent[f"e{start + i}"] = time.time()
+        p.produce(topic, key=key, value=val)
+        p.poll(0)
+    p.flush(30)
+    return sent
+
+
+def latencies(sent: dict[str, float], arr: Arrivals) -> tuple[np.ndarray, int]:
+    ms = np.array([1000 * (arr.at[k] - t) for k, t in sent.items() if k in arr.at])
+    return ms, len(sent) - ms.size
+
+
+def pct(ms: np.ndarray) -> str:
+    if ms.size == 0:
+        return "no samples"
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return f"p50 {p50:.1f} ms, p90 {p90:.1f} ms, p99 {p99:.1f} ms, max {ms.max():.1f} ms (n={ms.size})"
+
+
+def fill_items(s: Settings, items: int, dim: int = 384) -> None:
+    p = make_producer(s, partitioner="murmur2_random", **{"linger.ms": 20})
+    rng = np.random.default_rng(7)
+    for j in range(items):
+        v = rng.standard_normal(dim).astype(np.float32)
+        v /= np.linalg.norm(v)
+        p.produce(s.topic("item-vectors"), key=f"i{j}".encode(),
+                  value=orjson.dumps({"item_id": f"i{j}", "vector": v}, option=orjson.OPT_SERIALIZE_NUMPY))
+        p.poll(0)
+    assert p.flush(60) == 0
+
+
+def start_worker(s: Settings, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "GENRE_KAFKA_BOOTSTRAP": s.bootstrap, "GENRE_TOPIC_PREFIX": s.topic_prefix,
+           "GENRE_APP_ID": s.app_id, "GENRE_PARTITIONS": str(s.partitions), "GENRE_STATE_DIR": str(s.state_dir),
+           "GENRE_WORKER_WEB_ENABLED": "false", "GENRE_WORKER_BATCH_WITHIN_S": "0.002",
+           "GENRE_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "streams.worker"], cwd=ROOT, env=env,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def warm_up(s: Settings, arr: Arrivals, timeout_s: float = 180) -> None:
+    """Until the worker answers (group joined, catalogue loaded): one event, one list."""
+    p = make_producer(s, partitioner="murmur2_random")
+    deadline = time.monotonic() + timeout_s
+    k = 0
+    while time.monotonic() < deadline:
+        eid = f"warm{k}"
+        p.produce(s.topic("interactions"), key=b"warm", value=orjson.dumps(
+            {"event_id": eid, "type": "click", "user_id": "warm", "item_id": "i1", "ts": time.time()}))
+        p.flush(5)
+        t = time.monotonic()
+        while time.monotonic() - t < 3:
+            if eid in arr.at:
+                return
+            time.sleep(0.05)
+        k += 1
+    raise SystemExit("worker produced no list: see its log")
+
+
+def run(s: Settings, args: argparse.Namespace) -> None:
+    create_topics(s)
+    rtt = f"{s.topic_prefix}bench-rtt"
+    admin = make_admin(s)
+    admin.create_topics([NewTopic(rtt, num_partitions=s.partitions, replication_factor=1)])[rtt].result()
+    t = time.perf_counter()
+    fill_items(s, args.items)
+    print(f"published {args.items:,} item vectors in {time.perf_counter() - t:.1f} s")
+    base = Arrivals(s, rtt, "event_id")
+    base.start()
+    sent = paced(s, rtt, args.rate, min(args.seconds, 10), args.users, args.items, 0, 1)
+    time.sleep(1)
+    base.stop.set()
+    b_ms, _ = latencies(sent, base)
+    print(f"baseline bare produce->consume at {args.rate:.0f}/s: {pct(b_ms)}")
+
+    lists = Arrivals(s, s.topic("recommendations"), "trigger_event_id")
+    lists.start()
+    log = s.state_dir / "worker.log"
+    proc = start_worker(s, log)
+    try:
+        warm_up(s, lists)
+        if args.config:
+            from streams.config_admin import propose
+            cv = propose(s, {"scenario": "default", **orjson.loads(args.config)})
+            time.sleep(1)
+            print(f"config v{cv.version}: {orjson.dumps(cv.config).decode()}")
+        sent = paced(s, s.topic("interactions"), args.rate, args.seconds, args.users, args.items, 10**7, 2)
+        time.sleep(3)
+        f_ms, missing = latencies(sent, lists)
+        print(f"freshness at {args.rate:.0f} events/s for {args.seconds:.0f} s, {args.items:,} items: {pct(f_ms)}; "
+              f"{missing} events coalesced into a newer list (or late)")
+        saturation(s, lists, args)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        lists.stop.set()
+    print(f"worker log: {log}")
+
+
+def saturation(s: Settings, lists: Arrivals, args: argparse.Namespace) -> None:
+    """A backlog of events for distinct users: lists/s from the first list to the last."""
+    n = args.backlog
+    p = make_producer(s, partitioner="murmur2_random", **{"linger.ms": 20})
+    rnd = np.random.default_rng(3)
+    for i in range(n):
+        u = f"s{i}"
+        e = {"event_id": f"s{i}", "type": "click", "user_id": u, "item_id": f"i{int(rnd.integers(args.items))}",
+             "ts": time.time()}
+        p.produce(s.topic("interactions"), key=u.encode(), value=orjson.dumps(e))
+        p.poll(0)
+    p.flush(60)
+    keys = [f"s{i}" for i in range(n)]
+    last, progress, deadline = 0, time.monotonic(), time.monotonic() + 300
+    while time.monotonic() < deadline:  # until every list is in, or none came for 60 s
+        have = sum(k in lists.at for k in keys)
+        if have == n or (have and time.monotonic() - progress > 60):
+            break
+        if have != last:
+            last, progress = have, time.monotonic()
+        time.sleep(0.2)
+    got = [lists.at[k] for k in keys if k in lists.at]
+    span = max(got) - min(got) if len(got) > 1 else float("nan")
+    print(f"saturation: {len(got):,} lists for {n:,} distinct users in {span:.2f} s = "
+          f"{len(got) / span:,.0f} lists/s (one worker)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", type=float, default=1000)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--items", type=int, default=10_000)
+    ap.add_argument("--users", type=int, default=2000)
+    ap.add_argument("--backlog", type=int, default=20_000)
+    ap.add_argument("--config", help="a control proposal applied first, e.g. '{\"candidates\": 20}'")
+    ap.add_argument("--quick", action="store_true", help="10 s at the same rate, 5,000-list backlog")
+    args = ap.parse_args()
+    if args.quick:
+        args.seconds, args.backlog = 10, 5000
+    external = os.environ.get("GENRE_KAFKA_BOOTSTRAP")
+    state = Path(os.environ.get("TMPDIR", "/tmp")) / f"genre-bench-{uuid.uuid4().hex[:6]}"
+    prefix = f"b{uuid.uuid4().hex[:6]}."
+    if external:
+        run(Settings(kafka_bootstrap=external, state_dir=state, topic_prefix=prefix, app_id=prefix + "app"), args)
+        return
+    s = Settings(state_dir=state, kafka_port=free_port(), kafka_controller_port=free_port(),
+                 topic_prefix=prefix, app_id=prefix + "app")
+    localkafka.start(s)
+    try:
+        run(s.model_copy(update={"kafka_bootstrap": s.bootstrap}), args)
+    finally:
+        localkafka.stop(s)
+
+
+if __name__ == "__main__":
+    main()
