@@ -17,7 +17,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from prometheus_client import Counter, Histogram
 
 from encoders.config import EncoderSettings
@@ -32,7 +32,6 @@ from streams.wire import dumps
 log = logging.getLogger(__name__)
 
 ITEMS = Counter("genre_encoder_items_total", "Items handled by the encoder worker", ["result"])
-DEAD_LETTER_KEEP = 65_536  # bytes of an oversized original kept in its dead letter
 BATCH_SECONDS = Histogram("genre_encoder_batch_seconds", "Model time per batch",
                           buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
 
@@ -141,16 +140,8 @@ class EncoderWorker:
         self.consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
 
     def _dead_letter(self, msg: Message, reason: str) -> None:
-        """Dead-letter ``msg``; a value too big for the dead-letter topic goes truncated."""
-        try:
-            self.dead.send_message(msg, reason)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
-                raise
-            raw = msg.value() or b""
-            self.dead.send(raw[:DEAD_LETTER_KEEP], msg.topic(), msg.partition(), msg.offset(),
-                           f"{reason} (value truncated from {len(raw)} to {DEAD_LETTER_KEEP} bytes "
-                           f"to fit the dead-letter topic)", key=msg.key())
+        """Dead-letter ``msg`` (DeadLetters truncates originals too big for its topic)."""
+        self.dead.send_message(msg, reason)
 
     def _set_paused(self, pause: bool) -> None:
         if pause == self._paused:

@@ -34,8 +34,18 @@ def _as_bytes(v: bytes | str | None) -> bytes | None:
 
 
 def envelope(raw: bytes | None, key: bytes | None, topic: str, partition: int | None,
-             offset: int | None, reason: str, worker: str | None = None) -> dict[str, Any]:
-    """The dead-letter record for one rejected message (pure, for tests and tools)."""
+             offset: int | None, reason: str, worker: str | None = None,
+             keep_bytes: int | None = None) -> dict[str, Any]:
+    """The dead-letter record for one rejected message (pure, for tests and tools).
+
+    ``keep_bytes`` bounds the copy of the original: an oversized message cannot fit the
+    dead-letter topic whole, so its first ``keep_bytes`` travel, marked truncated, and the
+    source topic/partition/offset point at the full original.
+    """
+    size = len(raw) if raw is not None else 0
+    truncated = keep_bytes is not None and raw is not None and size > keep_bytes
+    if truncated:
+        raw = raw[:keep_bytes]  # type: ignore[index]
     text: str | None = None
     if raw is not None:
         try:
@@ -48,6 +58,8 @@ def envelope(raw: bytes | None, key: bytes | None, topic: str, partition: int | 
         "key": key.decode("utf-8", "replace") if key is not None else None,
         "value": text if text is None or len(text) <= 4096 else text[:4096] + "…",
         "value_b64": base64.b64encode(raw).decode() if raw is not None else None,
+        "value_bytes": size,
+        "value_truncated": truncated,
         "worker": worker or socket.gethostname(),
         "ts": time.time(),
     }
@@ -60,10 +72,14 @@ class DeadLetters:
         self._producer = producer
         self._topic = settings.topic("deadletter")
         self._worker = worker
+        # The dead-letter topic takes 2 × max_message_bytes; base64 inflates by 4/3 and the
+        # envelope adds a few KB, so originals up to max_message_bytes travel whole.
+        self._keep = settings.max_message_bytes
 
     def send(self, raw: bytes | str | None, topic: str, partition: int | None, offset: int | None,
              reason: str, key: bytes | str | None = None) -> None:
-        rec = envelope(_as_bytes(raw), _as_bytes(key), topic, partition, offset, reason, self._worker)
+        rec = envelope(_as_bytes(raw), _as_bytes(key), topic, partition, offset, reason, self._worker,
+                       keep_bytes=self._keep)
         log.warning("dead letter from %s[%s]@%s: %s", topic, partition, offset, reason)
         self._producer.produce(
             self._topic, value=dumps(rec), key=_as_bytes(key),

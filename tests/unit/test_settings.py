@@ -36,3 +36,10 @@ def test_deadletter_envelope_keeps_original_bytes() -> None:
     env = envelope(b"\xff\x00bad", b"u1", "genre.interactions", 3, 42, "not JSON")
     assert env["source"] == {"topic": "genre.interactions", "partition": 3, "offset": 42}
     assert env["value"] is None and env["value_b64"] == "/wBiYWQ=" and env["key"] == "u1"
+
+
+def test_deadletter_envelope_truncates_oversized_originals() -> None:
+    env = envelope(b"x" * 5000, None, "genre.items", 0, 7, "oversized", keep_bytes=1024)
+    assert env["value_truncated"] and env["value_bytes"] == 5000 and len(env["value"]) == 1024
+    whole = envelope(b"abc", None, "genre.items", 0, 8, "bad", keep_bytes=1024)
+    assert not whole["value_truncated"] and whole["value_bytes"] == 3
