@@ -46,7 +46,7 @@ class Lists:
         self.c.assign([TopicPartition(name, p, 0) for p in parts])
         self.seen: list[dict[str, Any]] = []
 
-    def wait(self, pred: Callable[[dict[str, Any]], bool], timeout_s: float = 30.0) -> dict[str, Any]:
+    def wait(self, pred: Callable[[dict[str, Any]], bool], timeout_s: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             hit = next((r for r in self.seen if pred(r)), None)
@@ -159,8 +159,11 @@ def test_config_set_switches_sources_and_invalid_changes_nothing(stack: dict[str
     assert all(set(it["sources"]) == {"content"} for it in rec["items"]), rec["items"]
 
     produce_raw(s, "control", [(b"contentonly", dumps({"scenario": "contentonly", "weights": {"bogus": 1}}))])
-    letters = [loads(m.value()) for m in read(s, "deadletter", lambda ms: False, timeout_s=4.0)]
-    bad = [d for d in letters if d["source"]["topic"] == s.topic("control")]
+    def control_letters(ms: list[Any]) -> list[dict[str, Any]]:
+        return [d for d in map(loads, (m.value() for m in ms)) if d["source"]["topic"] == s.topic("control")]
+    read(s, "deadletter", lambda ms: bool(control_letters(ms)), timeout_s=30.0)
+    time.sleep(2.0)  # room for a second (wrong) copy to show up
+    bad = control_letters(read(s, "deadletter", lambda ms: False, timeout_s=2.0))
     assert len(bad) == 1 and "unknown source 'bogus'" in bad[0]["reason"], bad
     produce_events(s, [ev("c2", "alice", "2", "click", scenario="contentonly")])
     rec = lists.wait(lambda r: r["trigger_event_id"] == "c2")
