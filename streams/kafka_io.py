@@ -12,8 +12,14 @@ from streams.settings import Settings
 
 
 def make_producer(settings: Settings, **overrides: Any) -> Producer:
-    """A producer tuned for low latency with no loss (acks=all, idempotent)."""
+    """A producer tuned for low latency with no loss (acks=all, idempotent).
+
+    Keys are partitioned with murmur2 like Java clients and Faust (aiokafka), not
+    librdkafka's default CRC32: a user's events, requests and table entries must all
+    land on the partition the owning worker holds.
+    """
     conf = {**settings.kafka_config(), "acks": "all", "enable.idempotence": True,
+            "partitioner": "murmur2_random",
             "linger.ms": 2, "compression.type": "lz4",
             "message.max.bytes": max(settings.max_message_bytes * 2, 1_000_000)}
     conf.update(overrides)

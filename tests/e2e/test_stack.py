@@ -64,7 +64,8 @@ def wait_members(env: dict[str, str], timeout_s: float = 180) -> dict:
 
 def kcat(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     bootstrap = f"127.0.0.1:{env['GENRE_KAFKA_PORT']}"
-    res = subprocess.run(["kcat", "-b", bootstrap, *args], input=stdin, capture_output=True, text=True, timeout=60)
+    # murmur2 like Java clients and the workers (librdkafka's default is CRC32): see README.
+    res = subprocess.run(["kcat", "-b", bootstrap, "-X", "topic.partitioner=murmur2_random", *args], input=stdin, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     return res.stdout
 
