@@ -76,7 +76,7 @@ def _config(args: argparse.Namespace, s: Settings) -> int:
     if args.action == "set":
         proposal: dict[str, Any] = orjson.loads(args.json) if args.json else {}
         if args.weights:
-            proposal["weights"] = ca.parse_weights(args.weights)
+            proposal["weights"] = ca.full_weights(ca.parse_weights(args.weights))
         if args.k is not None:
             proposal["k"] = args.k
         proposal.update({"scenario": args.scenario, "source": "cli", "note": args.note})
@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("config", help="runtime fusion config (the control topic)")
     c.add_argument("action", choices=["show", "set", "history"])
     c.add_argument("--scenario", default="default")
-    c.add_argument("--weights", help="e.g. cf=0.5,content=0.1,session=0.4,popular=0")
+    c.add_argument("--weights", help="the new weights, e.g. session=0.5,cf=0.5 (sources not named get 0)")
     c.add_argument("--k", type=int, default=None, help="list length")
     c.add_argument("--json", help="any config fields as a JSON object")
     c.add_argument("--note", default=None, help="why (kept in the history)")

@@ -71,6 +71,16 @@ def parse_weights(text: str) -> dict[str, float]:
     return out
 
 
+def full_weights(named: Mapping[str, float]) -> dict[str, float]:
+    """Weights as a whole: every known source not named gets 0.
+
+    A partial proposal would deep-merge into the current weights; setting weights is
+    meant to replace them ("all weight on cf" = ``cf=1``).
+    """
+    from streams.ranking.config import known_sources
+    return {**{s: 0.0 for s in known_sources()}, **named}
+
+
 def as_dict(cv: ConfigVersion) -> dict[str, Any]:
     return {"scenario": cv.scenario, "version": cv.version, "config": cv.config, "ts": cv.ts,
             "source": cv.source, "note": cv.note}
