@@ -40,7 +40,7 @@ class WorkerTuning(BaseSettings):
     """
 
     model_config = SettingsConfigDict(env_prefix="GENRE_WORKER_", frozen=True, extra="ignore")
-    batch_max: int = Field(default=2000, ge=1, description="events per take_events batch")
+    batch_max: int = Field(default=10_000, ge=1, description="events per take_events batch (at most)")
     batch_within_s: float = Field(default=0.05, gt=0, description="max wait to fill a batch")
     dedup_window: int = Field(default=32, ge=0, le=65535,
                               description="event ids kept per user; must cover one commit interval")
@@ -53,6 +53,8 @@ class WorkerTuning(BaseSettings):
     web_host: str = Field(default_factory=socket.gethostname,
                           description="host other workers use to reach this one's web port")
     item_stats: bool = Field(default=True, description="follow all interactions for item statistics")
+    ranking: bool = Field(default=True, description="run the ranking side (off: user state only, "
+                                                    "e.g. to benchmark it alone)")
     catalog_ready_timeout_s: float = Field(
         default=60.0, ge=0, description="wait this long for item vectors/model before processing")
 
@@ -119,7 +121,11 @@ def faust_config(settings: Settings, tuning: WorkerTuning) -> dict[str, Any]:
         datadir=str(settings.state_dir / "faust" / settings.app_id),
         autodiscover=False, topic_disable_leader=True,
         topic_partitions=settings.partitions, topic_replication_factor=settings.replication_factor,
-        consumer_auto_offset_reset="earliest", producer_acks=-1,
+        consumer_auto_offset_reset="earliest", producer_acks=-1, producer_compression_type="lz4",
+        # Changelog batches hold hundreds of user records (2-4 KB each); 16 KB batches and no
+        # linger made a table write of one batch take ~100 produce round trips.
+        producer_max_batch_size=1_000_000, producer_linger=0.02,
+        producer_max_request_size=max(4_000_000, 2 * settings.max_message_bytes),
         broker_commit_interval=tuning.commit_interval_s, broker_commit_every=tuning.commit_every,
         broker_session_timeout=tuning.session_timeout_s,
         broker_heartbeat_interval=tuning.heartbeat_interval_s,
@@ -167,11 +173,13 @@ def create_app(settings: Settings, tuning: WorkerTuning | None = None) -> faust.
     app.genre = rt  # type: ignore[attr-defined]
     user_state.register(app, rt)
     _followers(app, rt)
-    _ranking(app, rt)
+    if tuning.ranking:
+        _ranking(app, rt)
     if tuning.web_enabled:
         views.register(app, rt)
-        recommendations.register(app, rt, rt.ranking)
-        config_views.register(app, rt, rt.config)
+        if tuning.ranking:
+            recommendations.register(app, rt, rt.ranking)
+            config_views.register(app, rt, rt.config)
     return app
 
 

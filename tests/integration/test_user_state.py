@@ -9,6 +9,7 @@ from streams.schemas import interaction_from_dict
 from streams.settings import Settings
 from streams.state.user import UserParams, UserState, apply_events
 from streams.state.weights import EventWeights
+from streams.web.client import WorkerUnavailable, show_user
 from streams.wire import dumps, loads
 from tests.integration.test_worker_harness import (
     app_settings, produce_events, produce_raw, read_changelog, wait_caught_up, workers)
@@ -67,6 +68,8 @@ def test_events_in_exact_state_out_and_duplicates_ignored(settings: Settings) ->
         assert body["n_events"] == 4 and body["pending"] == ["i4"]
         assert body["recent"][0]["item_id"] == "i3" and body["content"]["dim"] == 4
         assert w.get("/users/nobody")[0] == 404
+        assert show_user(s, "u1", web_url=w.url) == body  # what 'genre user show u1' prints
+        assert "error" in show_user(s, "nobody", web_url=w.url)
         health = w.get("/health")[1]
         assert health["duplicates"] == 3 and health["applied"] == 6 and health["item_vectors"] == 3
 
@@ -95,3 +98,9 @@ def test_bad_events_go_to_deadletter_and_worker_keeps_running(settings: Settings
         wait_caught_up(s, [w])
         assert w.alive()
         assert record.decode(read_changelog(s)["u1"]).state.n_events == 2
+
+
+def test_show_user_says_when_no_worker_answers(settings: Settings) -> None:
+    from tests.conftest import free_port
+    with pytest.raises(WorkerUnavailable, match="no streams worker"):
+        show_user(settings, "u1", web_url=f"http://127.0.0.1:{free_port()}", timeout_s=2)

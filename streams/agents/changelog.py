@@ -1,0 +1,36 @@
+"""Write table changelog records as one aiokafka batch per partition.
+
+Faust's ``table[key] = value`` sends each changelog record through its send-soon buffer
+and ``Topic.send``: about 1 ms of Python per record on a busy 2-core box, which capped
+the worker near 1,000 events/s. Appending to aiokafka ``BatchBuilder``s (C-accelerated)
+and sending one batch per partition costs a few µs per record.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+
+async def send_batches(producer: Any, topic: str, records: Mapping[int, Sequence[tuple[bytes, bytes]]],
+                       on_sent: Callable[[int, int], None]) -> None:
+    """Send ``{partition: [(key, value), …]}`` and wait until Kafka has all of it.
+
+    ``producer`` is an ``aiokafka.AIOKafkaProducer``; ``on_sent(partition, last_offset)``
+    runs once per partition after delivery (RocksDB keeps it to resume recovery there).
+    """
+    pending = []
+    for partition, recs in records.items():
+        batch, n = producer.create_batch(), 0
+        for key, value in recs:
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: ship it
+                pending.append((partition, n, await producer.send_batch(batch, topic, partition=partition)))
+                batch, n = producer.create_batch(), 0
+                batch.append(key=key, value=value, timestamp=None)  # the first record always fits
+            n += 1
+        pending.append((partition, n, await producer.send_batch(batch, topic, partition=partition)))
+    last: dict[int, int] = {}
+    for partition, n, fut in pending:
+        meta = await fut
+        last[partition] = max(last.get(partition, -1), meta.offset + n - 1)
+    for partition, offset in last.items():
+        on_sent(partition, offset)
