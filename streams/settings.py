@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     # --- workers ------------------------------------------------------------------------
     app_id: str = "genre-stream"
     worker_web_port: int = Field(default=6066, ge=1, le=65535)
-    table_store: str = Field(default="memory://", description="Faust table store: memory:// or rocksdb://")
+    table_store: str = Field(default="memory://", description="Faust table store: memory:// or rocksdict:// (on-disk)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("topic_prefix")
