@@ -48,12 +48,25 @@ def run_dir(settings: Settings) -> Path:
 
 
 def _pid(settings: Settings, name: str) -> int | None:
+    """The part's pid while it runs (an exited child of ours is reaped, not reported alive)."""
     try:
         pid = int((run_dir(settings) / f"{name}.pid").read_text())
         os.kill(pid, 0)
-        return pid
     except (OSError, ValueError):
         return None
+    return None if _exited(pid) else pid
+
+
+def _exited(pid: int) -> bool:
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    except ChildProcessError:
+        pass  # not our child: /proc tells whether it is a zombie
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return False
 
 
 def start_part(settings: Settings, part: Part, env: dict[str, str] | None = None) -> int:
