@@ -13,14 +13,19 @@ def minmax_array(scored: Scored) -> np.ndarray:
     source barely likes is not stretched to look like its 200th-best on another.
     All-equal scores map to 1 (or 0 when they all sit at the known floor).
     """
-    vals = np.fromiter(scored.items.values(), dtype=np.float64, count=len(scored.items))
+    return minmax_values(np.fromiter(scored.items.values(), dtype=np.float64, count=len(scored.items)),
+                         scored.floor)
+
+
+def minmax_values(vals: np.ndarray, floor: float | None) -> np.ndarray:
+    """:func:`minmax_array` of raw scores already in an array (any order: element-wise)."""
     if vals.size == 0:
         return vals
     hi, lo = float(vals.max()), float(vals.min())
-    if scored.floor is not None:
-        lo = min(lo, scored.floor)
+    if floor is not None:
+        lo = min(lo, floor)
     if hi <= lo:
-        level = 0.0 if scored.floor is not None and hi <= scored.floor else 1.0
+        level = 0.0 if floor is not None and hi <= floor else 1.0
         return np.full(vals.size, level)
     return (vals - lo) / (hi - lo)
 
@@ -29,6 +34,10 @@ def normalise_array(scored: Scored, how: str) -> np.ndarray:
     if how == "minmax":
         return minmax_array(scored)
     return np.fromiter(scored.items.values(), dtype=np.float64, count=len(scored.items))
+
+
+def normalise_values(vals: np.ndarray, floor: float | None, how: str) -> np.ndarray:
+    return minmax_values(vals, floor) if how == "minmax" else vals
 
 
 def minmax(scored: Scored) -> dict[str, float]:

@@ -146,10 +146,10 @@ class Ranker:
         if "content" in wanted and p.content_q is not None:
             q = p.content_q
             out["content"] = Prefetched("content", p.hits.get("content", EMPTY),
-                                        lambda items: self.content.scores(q, items))
+                                        lambda items: self.content.score_items(q, items))
         if "cf" in wanted and p.cf_u is not None:
             u = p.cf_u
-            out["cf"] = Prefetched("cf", p.hits.get("cf", EMPTY), lambda items: self.cf.scores(u, items))
+            out["cf"] = Prefetched("cf", p.hits.get("cf", EMPTY), lambda items: self.cf.score_items(u, items))
         for name, src in (("session", self.session), ("transitions", self.transitions)):
             if name in wanted and p.user.positives:
                 out[name] = SparseDense(src, p.user, ctx)  # type: ignore[arg-type]

@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from streams.recommenders.base import EMPTY, Context, Scored, seen_hashes
+from streams.recommenders.base import EMPTY, Context, Found, Scored, gather_rows, seen_hashes
 from streams.recommenders.dense import DenseSource
 from streams.state.items import ItemStats
 from streams.state.ordering import top_k_indices
 from streams.state.user import UserState
 
-Rescore = Callable[[Sequence[str]], dict[str, float]]
+Rescore = Callable[[Sequence[str]], Found]  # exact scores of the given items, as arrays
 
 
 def unseen_top(hits: Sequence[tuple[str, float]], user: UserState, ctx: Context, n: int) -> Scored:
@@ -44,7 +44,14 @@ class Prefetched:
             if want >= len(self.top.items):
                 return self.top
             return Scored(dict(list(self.top.items.items())[:want]), self.top.floor)
-        return Scored(self.rescore(list(want))) if want else EMPTY
+        if not want:
+            return EMPTY
+        items = list(want)
+        found, vals = self.rescore(items)
+        return Scored({i: v for i, v, f in zip(items, vals.tolist(), found.tolist()) if f})
+
+    def score_items(self, user: UserState, ctx: Context, items: Sequence[str]) -> Found:
+        return self.rescore(items)
 
 
 class SparseDense:
@@ -64,6 +71,18 @@ class SparseDense:
             return Scored({i: float(arr[j]) for i, j in got if j is not None and j < arr.size}, 0.0)
         nz = np.flatnonzero(arr > 0)
         return Scored(_top_valid(self.stats, nz, arr, user, ctx, want), 0.0)
+
+    def score_items(self, user: UserState, ctx: Context, items: Sequence[str]) -> Found:
+        return _items(self.stats, self._arr, items)
+
+
+def _items(stats: ItemStats, arr: np.ndarray | None, items: Sequence[str]) -> Found:
+    """Dense-array scores of the given items (an item the stats never saw is not found)."""
+    if arr is None or arr.size == 0:
+        return np.zeros(len(items), bool), np.zeros(len(items))
+    get = stats.ids.get
+    rows = np.fromiter((-1 if (j := get(i)) is None else j for i in items), dtype=np.int64, count=len(items))
+    return gather_rows(rows, arr)
 
 
 def _top_valid(stats: ItemStats, cand: np.ndarray, arr: np.ndarray, user: UserState,
@@ -113,3 +132,6 @@ class SharedPopular:
             return Scored({i: float(arr[j]) for i, j in got if j is not None and j < arr.size}, 0.0)
         head = self._order[: want + len(user.seen) + len(ctx.exclude)]
         return Scored(_top_valid(self.stats, head, arr, user, ctx, want), 0.0)
+
+    def score_items(self, user: UserState, ctx: Context, items: Sequence[str]) -> Found:
+        return _items(self.stats, self._arr, items)

@@ -60,6 +60,33 @@ class Recommender(Protocol):
         ...
 
 
+Found = tuple[np.ndarray, np.ndarray]  # (bool: the source knows the item, float64 raw score)
+
+
+def score_items(source: Recommender, user: UserState, ctx: Context, items: Sequence[str]) -> Found:
+    """A source's raw scores of exactly ``items``, as arrays aligned with ``items``.
+
+    Sources may implement ``score_items`` with the same meaning (vectorised: no dict per
+    item); any other source is asked through ``score(user, ctx, items)``. Values must be
+    those ``score`` gives for the same items, so fusion is the same either way.
+    """
+    fast = getattr(source, "score_items", None)
+    if fast is not None:
+        return fast(user, ctx, items)
+    got = source.score(user, ctx, list(items)).items
+    n = len(items)
+    return (np.fromiter((i in got for i in items), dtype=bool, count=n),
+            np.fromiter((got.get(i, 0.0) for i in items), dtype=np.float64, count=n))
+
+
+def gather_rows(rows: np.ndarray, arr: np.ndarray) -> Found:
+    """``score_items`` of a dense per-item array, given each item's row (-1: unknown)."""
+    found = (rows >= 0) & (rows < arr.size)
+    vals = np.zeros(rows.size, dtype=np.float64)
+    vals[found] = arr[rows[found]]
+    return found, vals
+
+
 class VectorSearch(Protocol):
     """What content/cf need from ``index.VectorIndex``."""
 

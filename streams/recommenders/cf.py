@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from streams.recommenders.base import EMPTY, Context, Scored, VectorSearch, unseen_mask
+from streams.recommenders.base import (EMPTY, Context, Found, Scored, VectorSearch, gather_rows,
+                                       score_items, unseen_mask)
 from streams.recommenders.registry import register
 from streams.recommenders.vector import search_index
 from streams.state.foldin import CFModel, fold_in
@@ -60,6 +61,27 @@ class CFRecommender:
         floor = float(scores[valid].min()) if valid.any() else None
         top = top_k_indices(scores, hashes, want, valid)
         return Scored({m.item_ids[r]: float(scores[r]) for r in top.tolist()}, floor)
+
+
+    def score_items(self, user: UserState, ctx: Context, items: Sequence[str]) -> Found:
+        """``score(user, ctx, items)`` as arrays (dense path: one product, one gather)."""
+        m = self.model()
+        if self.index is not None or m is None:
+            return score_items(_Plain(self), user, ctx, items)
+        u = self.user_vector(user, m)
+        if u is None:
+            return np.zeros(len(items), bool), np.zeros(len(items))
+        row = m.row
+        rows = np.fromiter((-1 if (r := row(i)) is None else r for i in items), dtype=np.int64,
+                           count=len(items))
+        return gather_rows(rows, m.factors @ u.astype(np.float32))
+
+
+class _Plain:
+    """A source seen through ``score`` only (so ``score_items`` can fall back to it)."""
+
+    def __init__(self, inner: CFRecommender) -> None:
+        self.score = inner.score
 
 
 @register("cf")

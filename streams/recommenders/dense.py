@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from streams.recommenders.base import EMPTY, Context, Scored, unseen_mask
+from streams.recommenders.base import EMPTY, Context, Found, Scored, gather_rows, unseen_mask
 from streams.state.items import ItemStats
 from streams.state.ordering import top_k_indices
 from streams.state.user import UserState
@@ -41,6 +41,16 @@ class DenseSource:
         valid = self._valid(user, ctx, arr.size) & (arr > 0)
         top = top_k_indices(arr, ids.hashes[: arr.size], want, valid)
         return Scored(dict(zip(ids.ids_of(top.tolist()), arr[top].tolist())), 0.0)
+
+    def score_items(self, user: UserState, ctx: Context, items: Sequence[str]) -> Found:
+        """``score(user, ctx, items)`` as arrays aligned with ``items`` (no dict per item)."""
+        arr = self._dense(user, ctx)
+        if arr is None or arr.size == 0:
+            return np.zeros(len(items), bool), np.zeros(len(items))
+        get = self.stats.ids.get
+        rows = np.fromiter((-1 if (j := get(i)) is None else j for i in items), dtype=np.int64,
+                           count=len(items))
+        return gather_rows(rows, arr)
 
     def _valid(self, user: UserState, ctx: Context, n: int) -> np.ndarray:
         valid = unseen_mask(self.stats.ids.hashes[:n], user) & ~self.stats.removed[:n]
