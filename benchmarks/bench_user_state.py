@@ -98,14 +98,18 @@ def committed(s: Settings) -> int:
         c.close()
 
 
-def worker_rate(s: Settings, n: int, item_stats: bool, log: Path) -> tuple[float, float]:
+def worker_rate(s: Settings, n: int, item_stats: bool, log: Path,
+                profile: str | None = None) -> tuple[float, float]:
     env = {**os.environ, "GENRE_KAFKA_BOOTSTRAP": s.bootstrap, "GENRE_TOPIC_PREFIX": s.topic_prefix,
            "GENRE_APP_ID": s.app_id, "GENRE_PARTITIONS": str(s.partitions), "GENRE_STATE_DIR": str(s.state_dir),
            "GENRE_WORKER_WEB_ENABLED": "false", "GENRE_WORKER_ITEM_STATS": str(item_stats).lower(),
            "GENRE_WORKER_RANKING": os.environ.get("BENCH_RANKING", "false"),
            "GENRE_WORKER_WEB_PORT": str(free_port()), "GENRE_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING")}
+    cmd = [sys.executable, "-m", "streams.worker"]
+    if profile:  # cProfile of the worker's main thread, written when it stops
+        cmd[1:1] = ["-m", "cProfile", "-o", profile]
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "streams.worker"], cwd=ROOT, env=env,
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
         first = None
@@ -160,6 +164,7 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--item-stats", action="store_true", help="also run the item-statistics follower")
+    ap.add_argument("--profile", metavar="FILE", help="run the worker under cProfile, stats to FILE")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-user-state-"))
     external = os.environ.get("GENRE_KAFKA_BOOTSTRAP")
@@ -175,7 +180,7 @@ def main() -> None:
         print(f"  produced at {fill(s, a.events, a.users, a.items, a.dim):,.0f} events/s")
         bare = bare_rate(s, a.events)
         print(f"  bare consumer (read + orjson decode): {bare:,.0f} events/s")
-        rate, rss = worker_rate(s, a.events, a.item_stats, tmp / "worker.log")
+        rate, rss = worker_rate(s, a.events, a.item_stats, tmp / "worker.log", a.profile)
         print(f"  streams worker (item stats {'on' if a.item_stats else 'off'}): {rate:,.0f} events/s "
               f"= {rate / bare:.2f} x bare; RSS at end {rss:.0f} MiB")
         sizes = table_bytes(s)

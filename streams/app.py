@@ -44,6 +44,8 @@ class WorkerTuning(BaseSettings):
     batch_within_s: float = Field(default=0.05, gt=0, description="max wait to fill a batch")
     dedup_window: int = Field(default=32, ge=0, le=65535,
                               description="event ids kept per user; must cover one commit interval")
+    state_cache_users: int = Field(
+        default=20_000, ge=0, description="decoded user records kept in memory (0: decode every batch)")
     commit_interval_s: float = Field(default=2.0, gt=0)
     commit_every: int = Field(default=10_000, ge=1)
     session_timeout_s: float = Field(default=30.0, gt=0)

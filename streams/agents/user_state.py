@@ -85,6 +85,7 @@ def record_outcome(rt: Runtime, result: BatchResult) -> None:
 def register(app: Any, rt: Runtime) -> Any:
     """Declare the agent on ``app``; returns it (tests and the ranking agent may use it)."""
     tuning = rt.tuning
+    rt.updater.cache.max_users = tuning.state_cache_users
     topic = app.topic(rt.settings.topic("interactions"), key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw")
 

@@ -68,3 +68,28 @@ def test_unreadable_stored_record_restarts_the_user_and_is_counted() -> None:
     assert res.corrupt == 1 and record.decode(table["u1"]).state.n_events == 1
     with pytest.raises(StateError):
         record.decode(b"GR1\x05\x00")  # says 5 ids, holds none
+
+
+def test_cache_serves_only_the_bytes_the_table_holds() -> None:
+    up, table = UserStateUpdater(S.all_event_types, S.max_message_bytes,
+                                 UserParams(weights=EventWeights.from_specs(S.all_event_types)),
+                                 VECS.get, lambda: None, 32, cache_users=10), {}
+    run(up, table, [msg(0), msg(1, user="u2")])
+    run(up, table, [msg(2), msg(3, item="i2")])
+    assert up.cache.hits == 1 and up.cache.misses == 0  # u1 decoded once, never again
+    cached = record.decode(table["u1"])
+    # another writer (a rebalance, a changelog recovery) replaced u1's bytes: the cache must not serve it
+    table["u1"] = record.encode(record.UserRecord(cached.state, cached.event_keys[:1]))
+    res = run(up, table, [msg(3, item="i2")])  # e3 is no longer in the stored window: applied again
+    assert up.cache.misses == 1 and len(res.applied) == 1
+    assert record.decode(table["u1"]).state.n_events == 4
+    # same results with and without the cache
+    plain, t2 = updater(), {}
+    for b in ([msg(0), msg(1, user="u2")], [msg(2), msg(3, item="i2")]):
+        run(plain, t2, b)
+    cached_up, t3 = UserStateUpdater(S.all_event_types, S.max_message_bytes,
+                                     UserParams(weights=EventWeights.from_specs(S.all_event_types)),
+                                     VECS.get, lambda: None, 32, cache_users=1), {}
+    for b in ([msg(0), msg(1, user="u2")], [msg(2), msg(3, item="i2")]):
+        run(cached_up, t3, b)
+    assert t2 == t3 and len(cached_up.cache) == 1
