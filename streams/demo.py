@@ -21,17 +21,29 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def wait_vectors(settings: Settings, expected: int, timeout_s: float = 600.0) -> int:
-    """Wait until ``expected`` distinct items have vectors on ``item-vectors``."""
-    deadline = time.monotonic() + timeout_s
-    n = 0
-    while time.monotonic() < deadline:
-        n = len({m.key() for m in read_to_end(settings, settings.topic("item-vectors")) if m.value()})
-        if n >= expected:
-            return n
-        log.info("encoded %d / %d items", n, expected)
-        time.sleep(5)
-    raise TimeoutError(f"only {n} of {expected} items encoded after {timeout_s:.0f}s; see encoder-worker.log")
+def wait_encoded(settings: Settings, timeout_s: float = 900.0) -> int:
+    """Wait until the encoder group has committed every ``items`` message (encoded or
+    dead-lettered); returns how many items have vectors."""
+    from confluent_kafka import TopicPartition
+
+    from encoders.config import EncoderSettings
+    from streams.kafka_io import make_consumer
+    topic = settings.topic("items")
+    probe = make_consumer(settings, EncoderSettings().group_id)  # never subscribes: reads commits only
+    try:
+        parts = [TopicPartition(topic, p) for p in probe.list_topics(topic, timeout=10).topics[topic].partitions]
+        ends = {tp.partition: probe.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            done = {tp.partition: tp.offset for tp in probe.committed(parts, timeout=10)}
+            left = sum(max(end - max(done.get(p, 0), 0), 0) for p, end in ends.items())
+            if left == 0:
+                return len({m.key() for m in read_to_end(settings, settings.topic("item-vectors")) if m.value()})
+            log.info("encoding: %d items to go", left)
+            time.sleep(5)
+    finally:
+        probe.close()
+    raise TimeoutError(f"items not all encoded after {timeout_s:.0f}s; see encoder-worker.log")
 
 
 def wait_idle(settings: Settings, quiet_s: float = 10.0, timeout_s: float = 900.0) -> int:
@@ -67,9 +79,9 @@ def run_demo(settings: Settings, rate: float = 500.0, limit: int | None = None, 
     stack.wait_ready(settings)
     n_items = len(load_movielens().items)
     replay_movielens(settings, ratings=False)
-    wait_vectors(settings, n_items)
-    log.info("stack up and %d items encoded in %.0fs; replaying ratings at %.0f/s", n_items,
-             time.monotonic() - t0, rate)
+    encoded = wait_encoded(settings)
+    log.info("stack up; %d of %d items encoded (the rest dead-lettered) in %.0fs; replaying ratings at %.0f/s",
+             encoded, n_items, time.monotonic() - t0, rate)
     replay_movielens(settings, items=False, rate=rate, limit=limit)
     lists = wait_idle(settings)
     offline = None
