@@ -93,7 +93,8 @@ def _config(args: argparse.Namespace, s: Settings) -> int:
 def _replay(args: argparse.Namespace, s: Settings) -> int:
     from streams.replay import parse_speed, replay_movielens
     _print(replay_movielens(s, speed=parse_speed(args.speed), rate=args.rate, limit=args.limit,
-                            items=not args.no_items, ratings=not args.items_only, media_dir=args.media))
+                            items=not args.no_items, ratings=not args.items_only, media_dir=args.media,
+                            causal_from=args.causal_from))
     return 0
 
 
@@ -150,7 +151,8 @@ def _demo(args: argparse.Namespace, s: Settings) -> int:
     from pathlib import Path
 
     from streams.demo import run_demo
-    run_demo(s, rate=args.rate, limit=args.limit, out=Path(args.out), compare=not args.no_compare)
+    run_demo(s, rate=args.rate, limit=args.limit, out=Path(args.out), compare=not args.no_compare,
+             causal=not args.no_causal)
     return 0
 
 
@@ -197,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit", type=int, default=None, help="only the first N ratings")
     r.add_argument("--no-items", action="store_true", help="skip the item upserts")
     r.add_argument("--items-only", action="store_true", help="publish the items, no ratings")
+    r.add_argument("--causal-from", type=int, default=None, metavar="N",
+                   help="from rating N on, a user's next rating waits for the list answering the previous one")
     r.add_argument("--media", default=None, help="folder with posters and plots (default: ../shared/data/ml-100k-media)")
     r.set_defaults(fn=_replay)
 
@@ -222,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--limit", type=int, default=None, help="only the first N ratings (quick look)")
     dm.add_argument("--out", default="reports")
     dm.add_argument("--no-compare", action="store_true", help="skip the offline replay of the same config")
+    dm.add_argument("--no-causal", action="store_true",
+                    help="replay the scored half at --rate without waiting for each user's list")
     dm.set_defaults(fn=_demo)
 
     for register in EXTRA_COMMANDS:

@@ -20,6 +20,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from streams.errors import InvalidMessage
+from streams.kafka_io import watermarks
 from streams.schemas import decode_object
 from streams.settings import Settings
 
@@ -117,7 +118,7 @@ class ControlFollower:
     def catch_up(self, timeout_s: float = 10.0) -> None:
         """Read until the end offset seen now (used before serving, and by the CLI)."""
         tp = TopicPartition(self._topic, 0)
-        _, high = self._consumer.get_watermark_offsets(tp, timeout=timeout_s)
+        _, high = watermarks(self._consumer, tp, timeout_s)
         if self._thread is None:
             self._consumer.assign([TopicPartition(self._topic, 0, self.log.next_offset or OFFSET_BEGINNING)])
         deadline = time.monotonic() + timeout_s

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from streams import stack
-from streams.kafka_io import read_to_end
+from streams import config_admin, stack
+from streams.kafka_io import read_to_end, watermarks
 from streams.replay import replay_movielens
 from streams.settings import Settings
 
@@ -32,7 +32,7 @@ def wait_encoded(settings: Settings, timeout_s: float = 900.0) -> int:
     probe = make_consumer(settings, EncoderSettings().group_id)  # never subscribes: reads commits only
     try:
         parts = [TopicPartition(topic, p) for p in probe.list_topics(topic, timeout=10).topics[topic].partitions]
-        ends = {tp.partition: probe.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
+        ends = {tp.partition: watermarks(probe, tp)[1] for tp in parts}
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             done = {tp.partition: tp.offset for tp in probe.committed(parts, timeout=10)}
@@ -58,7 +58,7 @@ def wait_idle(settings: Settings, quiet_s: float = 10.0, timeout_s: float = 900.
         last_total, last_change = -1, time.monotonic()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            total = sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts)
+            total = sum(watermarks(c, TopicPartition(topic, p))[1] for p in parts)
             if total != last_total:
                 last_total, last_change = total, time.monotonic()
             elif time.monotonic() - last_change >= quiet_s:
@@ -70,7 +70,9 @@ def wait_idle(settings: Settings, quiet_s: float = 10.0, timeout_s: float = 900.
 
 
 def run_demo(settings: Settings, rate: float = 500.0, limit: int | None = None, out: Path = Path("reports"),
-             compare: bool = True) -> dict[str, Any]:
+             compare: bool = True, causal: bool = True) -> dict[str, Any]:
+    """Run the loop; ``causal`` makes each user's scored rating wait for the list that
+    answers their previous one, as the offline protocol assumes (see CausalGate)."""
     from streams.data.movielens import load_movielens
     from streams.eval.live import run_live, summary_text
 
@@ -82,7 +84,10 @@ def run_demo(settings: Settings, rate: float = 500.0, limit: int | None = None, 
     encoded = wait_encoded(settings)
     log.info("stack up; %d of %d items encoded (the rest dead-lettered) in %.0fs; replaying ratings at %.0f/s",
              encoded, n_items, time.monotonic() - t0, rate)
-    replay_movielens(settings, items=False, rate=rate, limit=limit)
+    # Lists of 20 so HR@20 can be scored too (the offline protocol ranks 20).
+    config_admin.propose(settings, {"k": 20, "source": "demo", "note": "lists of 20 for HR@20"})
+    n = limit or len(load_movielens(with_media=False).ratings)
+    replay_movielens(settings, items=False, rate=rate, limit=limit, causal_from=n // 2 if causal else None)
     lists = wait_idle(settings)
     offline = None
     if compare and limit is None:

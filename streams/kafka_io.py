@@ -73,7 +73,7 @@ def read_to_end(settings: Settings, topic: str, timeout_s: float = 120.0) -> lis
     consumer = make_consumer(settings, f"{settings.app_id}-reader-{uuid.uuid4().hex[:8]}")
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in parts}
+        ends = {p: watermarks(consumer, TopicPartition(topic, p)) for p in parts}
         todo = {p: hi for p, (lo, hi) in ends.items() if hi > lo}
         consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in todo])
         out: list[Any] = []
@@ -91,3 +91,20 @@ def read_to_end(settings: Settings, topic: str, timeout_s: float = 120.0) -> lis
         return out
     finally:
         consumer.close()
+
+
+_RETRIABLE = {"NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE", "UNKNOWN_TOPIC_OR_PART", "_TRANSPORT",
+              "_TIMED_OUT", "NOT_COORDINATOR"}
+
+
+def watermarks(consumer: Consumer, tp: Any, timeout_s: float = 10.0) -> tuple[int, int]:
+    """(low, high) offsets of a partition, retrying the errors a new or moving partition
+    gives for a moment (NOT_LEADER right after topic creation, for one)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=max(deadline - time.monotonic(), 0.5))
+        except KafkaException as exc:
+            if exc.args[0].name() not in _RETRIABLE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

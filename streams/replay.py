@@ -49,8 +49,65 @@ def paced(events: Iterable[dict[str, Any]], speed: float | None, rate: float | N
         yield ev
 
 
+class CausalGate:
+    """Holds a user's next event until the list answering their previous one has appeared.
+
+    Users in a replay act on what they were shown: with ``--causal`` a user's event is
+    sent only once the stack has emitted the list triggered by that user's previous event
+    (other users' events keep flowing meanwhile). Without it, a burst of one user's events
+    is applied in one batch and answered by one list, which is right for production but
+    not what the offline protocol scores.
+    """
+
+    def __init__(self, settings: Settings, timeout_s: float = 10.0) -> None:
+        import threading
+        import uuid
+
+        from confluent_kafka import OFFSET_END, TopicPartition
+
+        from streams.kafka_io import make_consumer
+        self.timeout_s = timeout_s
+        self.answered: set[str] = set()
+        self.waiting_on: dict[str, str] = {}  # user → event id whose list we wait for
+        self.timeouts = 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        topic = settings.topic("recommendations")
+        self._consumer = make_consumer(settings, f"{settings.app_id}-replay-{uuid.uuid4().hex[:8]}")
+        parts = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in parts])
+        self._thread = threading.Thread(target=self._run, name="causal-gate", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from streams.wire import loads
+        while not self._stop.is_set():
+            msgs = self._consumer.consume(1000, timeout=0.1)
+            triggers = [loads(m.value()).get("trigger_event_id") for m in msgs if not m.error() and m.value()]
+            if triggers:
+                with self._cond:
+                    self.answered.update(t for t in triggers if t)
+                    self._cond.notify_all()
+
+    def before(self, ev: dict[str, Any], flush: Any) -> None:
+        """Block until ``ev``'s user has seen the list for their previous event."""
+        prev = self.waiting_on.get(ev["user_id"])
+        if prev is not None and prev not in self.answered:
+            flush()
+            with self._cond:
+                if not self._cond.wait_for(lambda: prev in self.answered, self.timeout_s):
+                    self.timeouts += 1
+        self.waiting_on[ev["user_id"]] = ev["event_id"]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._consumer.close()
+
+
 def publish(settings: Settings, topic: str, events: Iterable[dict[str, Any]], key_field: str,
-            total: int | None = None, desc: str = "", progress: bool = True) -> int:
+            total: int | None = None, desc: str = "", progress: bool = True,
+            gate: CausalGate | None = None) -> int:
     """Produce JSON events keyed by ``key_field``; returns how many were acknowledged."""
     producer = make_producer(settings, **{"linger.ms": 5, "batch.num.messages": 10_000})
     failed: list[str] = []
@@ -62,6 +119,8 @@ def publish(settings: Settings, topic: str, events: Iterable[dict[str, Any]], ke
     n = 0
     name = settings.topic(topic)
     for ev in tqdm(events, total=total, desc=desc or topic, disable=not progress, unit="ev", mininterval=1):
+        if gate is not None:
+            gate.before(ev, lambda: producer.flush(10))
         while True:
             try:
                 producer.produce(name, value=dumps(ev), key=str(ev[key_field]).encode(), on_delivery=on_delivery)
@@ -79,8 +138,13 @@ def publish(settings: Settings, topic: str, events: Iterable[dict[str, Any]], ke
 
 def replay_movielens(settings: Settings, speed: float | None = None, rate: float | None = None,
                      limit: int | None = None, items: bool = True, ratings: bool = True,
-                     media_dir: str | None = None, progress: bool = True) -> dict[str, int]:
-    """Publish the dataset through Kafka into the running stack."""
+                     media_dir: str | None = None, progress: bool = True,
+                     causal_from: int | None = None) -> dict[str, int]:
+    """Publish the dataset through Kafka into the running stack.
+
+    From rating number ``causal_from`` on, each user's next rating waits for the list that
+    answers their previous one (see CausalGate); before it, ratings go as fast as allowed.
+    """
     from streams.data.events import item_events, rating_events
     from streams.data.movielens import load_movielens
     data = load_movielens(media_dir)
@@ -92,7 +156,17 @@ def replay_movielens(settings: Settings, speed: float | None = None, rate: float
         total = len(data.ratings) if limit is None else min(limit, len(data.ratings))
         if limit is not None:
             evs = (e for i, e in zip(range(limit), evs))
-        out["interactions"] = publish(settings, "interactions", paced(evs, speed, rate), "user_id",
-                                      total, "ratings", progress)
+        evs = list(evs)
+        cut = len(evs) if causal_from is None else min(causal_from, len(evs))
+        out["interactions"] = publish(settings, "interactions", paced(evs[:cut], speed, rate), "user_id",
+                                      cut, "ratings (warm-up)" if cut < len(evs) else "ratings", progress)
+        if cut < len(evs):
+            gate = CausalGate(settings)
+            try:
+                out["interactions"] += publish(settings, "interactions", paced(evs[cut:], speed, rate), "user_id",
+                                               len(evs) - cut, "ratings (causal)", progress, gate)
+            finally:
+                gate.close()
+            out["causal_timeouts"] = gate.timeouts
     log.info("replayed %s", out)
     return out

@@ -72,5 +72,20 @@ def create_topics(settings: Settings, admin: AdminClient | None = None, timeout_
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a concurrent creator won the race
                 raise KafkaSetupError(f"could not create topic {name}: {exc}") from exc
+    wait_for_leaders(admin, created, timeout_s)
     log.info("created topics: %s", ", ".join(created))
     return created
+
+
+def wait_for_leaders(admin: AdminClient, topics: list[str], timeout_s: float = 30) -> None:
+    """Block until every partition of ``topics`` has a leader: right after creation,
+    offset requests fail with NOT_LEADER_FOR_PARTITION for a moment."""
+    import time
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        md = admin.list_topics(timeout=timeout_s).topics
+        if all(t in md and md[t].partitions and all(p.leader >= 0 for p in md[t].partitions.values())
+               for t in topics):
+            return
+        time.sleep(0.1)
+    raise KafkaSetupError(f"topics {topics} have partitions without a leader after {timeout_s:.0f}s")

@@ -78,7 +78,8 @@ def _bandit(settings: Settings, scenario: str, enabled: bool) -> WeightBandit | 
         learning_rate=float(os.environ.get("GENRE_BANDIT_LEARNING_RATE", 1.0)),
         floor=float(os.environ.get("GENRE_BANDIT_FLOOR", 0.02)),
         max_step=float(os.environ.get("GENRE_BANDIT_MAX_STEP", 0.1)),
-        min_answers=int(os.environ.get("GENRE_BANDIT_MIN_ANSWERS", 200))))
+        min_answers=int(os.environ.get("GENRE_BANDIT_MIN_ANSWERS", 200)),
+        min_shown=float(os.environ.get("GENRE_BANDIT_MIN_SHOWN", 2000))))
 
 
 def run(settings: Settings, stop: threading.Event, bandit: bool = False, scenario: str = "default",

@@ -16,7 +16,7 @@ from typing import Any
 from confluent_kafka import TopicPartition
 
 from streams.errors import InvalidMessage
-from streams.kafka_io import make_consumer, make_producer
+from streams.kafka_io import make_consumer, make_producer, watermarks
 from streams.schemas import interaction_to_dict, parse_interaction
 from streams.settings import Settings
 from streams.training.model import CFModel
@@ -41,7 +41,7 @@ class LogReader:
     def end_offsets(self) -> dict[int, int]:
         out = {}
         for tp in self.consumer.assignment():
-            out[tp.partition] = self.consumer.get_watermark_offsets(tp, timeout=10)[1]
+            out[tp.partition] = watermarks(self.consumer, tp)[1]
         return out
 
     def poll(self, timeout: float = 0.5) -> int:
