@@ -40,6 +40,9 @@ class Attribution:
     variant: str
     reward: float
     credit: dict[str, float]  # source -> share of the reward (sums to reward)
+    #: source -> its contribution to the answered item minus its mean contribution over
+    #: the list: how much the source told this item apart from what else was shown.
+    advantage: dict[str, float] = field(default_factory=dict)
 
 
 def split_credit(contributions: Mapping[str, float], reward: float) -> dict[str, float]:
@@ -49,6 +52,14 @@ def split_credit(contributions: Mapping[str, float], reward: float) -> dict[str,
     if total <= 0:
         return {s: reward / len(pos) for s in pos} if pos else {}
     return {s: reward * c / total for s, c in pos.items()}
+
+
+def advantage(rec: ShownList, item_id: str) -> dict[str, float]:
+    """Per source: contribution to ``item_id`` minus the mean contribution over the list."""
+    sources = {s for contrib in rec.items.values() for s in contrib}
+    n = len(rec.items)
+    return {s: rec.items[item_id].get(s, 0.0) - sum(c.get(s, 0.0) for c in rec.items.values()) / n
+            for s in sources}
 
 
 @dataclass
@@ -105,7 +116,8 @@ class Attributor:
         for s, c in credit.items():
             self.by_source[s].answered += 1 if c > 0 else 0
             self.by_source[s].reward += c
-        return Attribution(rec.rec_id, ev.user_id, ev.item_id, rec.config_version, rec.variant, reward, credit)
+        return Attribution(rec.rec_id, ev.user_id, ev.item_id, rec.config_version, rec.variant, reward, credit,
+                           advantage(rec, ev.item_id))
 
     def report(self) -> dict[str, Any]:
         return {"sources": {s: c.as_dict() for s, c in sorted(self.by_source.items())},

@@ -1,15 +1,20 @@
-"""An online learner over fusion weights: multiplicative weights on per-source CTR.
+"""An online learner over fusion weights: exponentiated gradient on a pairwise signal.
 
-Each source's evidence in a window is the reward credited to it divided by the
-impressions credited to it (both split by contribution, see attribution.py), i.e. how
-often the items a source pushed into lists were taken. Weights move towards sources
-whose items are taken more than the weighted average:
-``w_s ← w_s · exp(η · (r_s / r̄ − 1))``, then each step is capped at ``max_step``, every
-weight is kept above ``floor`` (so no source stops being explored) and the weights are
-renormalised to sum to one. Why this and not Thompson sampling over whole weight
-vectors: the fusion has four continuous weights and every list already tells us how
-much each source contributed, so per-source credit is far more sample-efficient than
-treating each weight vector as an arm.
+For every answered list, each source's *advantage* is its normalised score on the item
+the user took minus its mean normalised score over the list (the contribution divided
+by the source's weight; attribution.py). A source that scores taken items above the
+rest of the list separates good from bad and gains weight:
+``w_s ← w_s · exp(η · A_s / max|A|)`` with ``A_s`` the mean advantage over the window;
+each step is capped at ``max_step``, every weight is kept above ``floor`` (so no source
+stops being explored) and the weights are renormalised to sum to one. This is the
+gradient of a pairwise ranking objective with respect to the fusion weights.
+
+Why not per-source CTR: a source's share of hits mostly measures how often it agrees
+with the others (popularity "earns" hits on items every source likes), and a first
+version that followed CTR moved weight to popularity and lowered HR@10 on the replay
+(docs/benchmarks.md). Why not Thompson sampling over whole weight vectors: every list
+already says how much each source contributed, which is far more sample-efficient
+than treating each weight vector as an arm.
 """
 from __future__ import annotations
 
@@ -50,15 +55,15 @@ def normalise(weights: Mapping[str, float], floor: float) -> dict[str, float]:
     return w
 
 
-def step(weights: Mapping[str, float], rates: Mapping[str, float], p: BanditParams) -> dict[str, float]:
-    """One multiplicative-weights step (pure); sources without a rate keep their weight."""
-    known = {s: r for s, r in rates.items() if s in weights}
-    mean = sum(weights[s] * r for s, r in known.items()) / max(sum(weights[s] for s in known), 1e-12)
-    if mean <= 0:
+def step(weights: Mapping[str, float], advantage: Mapping[str, float], p: BanditParams) -> dict[str, float]:
+    """One exponentiated-gradient step (pure); sources without evidence keep their weight."""
+    known = {s: a for s, a in advantage.items() if s in weights}
+    scale = max((abs(a) for a in known.values()), default=0.0)
+    if scale <= 0:
         return dict(weights)
     new = {}
     for s, w in weights.items():
-        target = w * math.exp(p.learning_rate * (known[s] / mean - 1.0)) if s in known else w
+        target = w * math.exp(p.learning_rate * known[s] / scale) if s in known else w
         new[s] = min(max(target, w - p.max_step), w + p.max_step)
     return normalise(new, p.floor)
 
@@ -68,6 +73,7 @@ class WeightBandit:
     weights: dict[str, float]
     params: BanditParams = field(default_factory=BanditParams)
     window: dict[str, Counters] = field(default_factory=dict)
+    advantage: dict[str, float] = field(default_factory=dict)
     answers: int = 0
     updates: int = 0
 
@@ -80,9 +86,13 @@ class WeightBandit:
                 self.window.setdefault(s, Counters()).shown += share
 
     def observe_answer(self, att: Attribution) -> None:
+        """Accumulate the answer's reward and its per-source normalised advantage."""
         self.answers += 1
         for s, c in att.credit.items():
             self.window.setdefault(s, Counters()).reward += c
+        for s, a in att.advantage.items():
+            # contributions are weight × normalised score: divide the weight back out
+            self.advantage[s] = self.advantage.get(s, 0.0) + a / max(self.weights.get(s, 0.0), self.params.floor)
 
     def propose(self) -> Proposal | None:
         """New weights when the window holds enough evidence; the window then restarts."""
@@ -90,10 +100,12 @@ class WeightBandit:
         if self.answers < self.params.min_answers or shown < self.params.min_shown:
             return None
         rates = {s: c.reward / c.shown for s, c in self.window.items() if c.shown > 0}
-        new = step(self.weights, rates, self.params)
+        mean_adv = {s: a / self.answers for s, a in self.advantage.items()}
+        new = step(self.weights, mean_adv, self.params)
         evidence = {"answers": self.answers, "shown": round(shown, 1),
+                    "advantage": {s: round(a, 6) for s, a in mean_adv.items()},
                     "rates": {s: round(r, 6) for s, r in rates.items()},
                     "previous": {s: round(w, 6) for s, w in self.weights.items()}, "update": self.updates + 1}
-        self.weights, self.window, self.answers = new, {}, 0
+        self.weights, self.window, self.advantage, self.answers = new, {}, {}, 0
         self.updates += 1
         return Proposal({s: round(w, 6) for s, w in new.items()}, evidence)

@@ -31,6 +31,7 @@ def test_answers_by_rec_id_or_latest_list() -> None:
     assert a and (a.rec_id, a.config_version, a.credit) == ("r1", 1, {"cf": 1.0})
     b = at.answer(ev("u", "i2"), 1.0)  # no rec_id: the user's newest list
     assert b and b.rec_id == "r2" and b.credit == {"session": 0.5, "cf": 0.5}
+    assert b.advantage == {"session": 0.0, "cf": 0.0}  # the only item: nothing to tell apart
     assert at.answer(ev("u", "i9"), 1.0) is None and at.answer(ev("v", "i2"), 1.0) is None
     rep = at.report()
     assert rep["versions"]["1"]["answered"] == 1 and rep["versions"]["2"]["ctr"] == 1.0
@@ -42,13 +43,14 @@ def test_normalise_keeps_floor_and_sum() -> None:
     assert sum(w.values()) == pytest.approx(1.0) and w["b"] == w["c"] == pytest.approx(0.05)
 
 
-def test_step_moves_towards_better_sources_with_capped_steps() -> None:
-    p = BanditParams(learning_rate=1.0, floor=0.05, max_step=0.1)
-    w = step({"a": 0.5, "b": 0.5}, {"a": 0.2, "b": 0.1}, p)
-    # mean rate 0.15 → a·e^{1/3}, b·e^{-1/3}, each capped at ±0.1, renormalised
-    a, b = 0.5 * math.exp(1 / 3), 0.5 * math.exp(-1 / 3)
-    a, b = min(a, 0.6), max(b, 0.4)
+def test_step_is_exponentiated_gradient_with_capped_steps() -> None:
+    free = BanditParams(learning_rate=0.5, floor=0.01, max_step=1.0)
+    w = step({"a": 0.5, "b": 0.5}, {"a": 0.2, "b": -0.1}, free)
+    a, b = 0.5 * math.exp(0.5 * 0.2 / 0.2), 0.5 * math.exp(0.5 * -0.1 / 0.2)
     assert w == pytest.approx({"a": a / (a + b), "b": b / (a + b)})
+    capped = step({"a": 0.5, "b": 0.5}, {"a": 0.2, "b": -0.1}, BanditParams(learning_rate=1.0, max_step=0.1))
+    assert capped == pytest.approx({"a": 0.6, "b": 0.4})
+    assert step({"a": 0.5, "b": 0.5}, {}, free) == {"a": 0.5, "b": 0.5}
 
 
 def test_bandit_needs_evidence_then_logs_it() -> None:
@@ -64,7 +66,9 @@ def test_bandit_needs_evidence_then_logs_it() -> None:
         bandit.observe_answer(att)
     prop = bandit.propose()
     assert prop is not None and prop.weights["session"] > prop.weights["cf"]
-    assert prop.evidence["rates"]["cf"] == 0.0 and prop.evidence["answers"] >= 2
+    assert prop.evidence["rates"]["cf"] == 0.0 and prop.evidence["answers"] == 4
+    # the taken item had session 1 vs a list mean of 0.5 (advantage +0.5 / weight 0.5)
+    assert prop.evidence["advantage"] == {"session": 1.0, "cf": -1.0}
 
 
 def test_variants_split_by_share_and_are_stable() -> None:
