@@ -49,26 +49,74 @@ def paced(events: Iterable[dict[str, Any]], speed: float | None, rate: float | N
         yield ev
 
 
-class CausalGate:
-    """Holds a user's next event until the list answering their previous one has appeared.
+def causal_order(events: Iterable[dict[str, Any]], answered: Any, wait: Any, timeout_s: float,
+                 max_held: int, on_timeout: Any = lambda: None) -> Iterator[dict[str, Any]]:
+    """Reorder events so a user's next event follows the answer to their previous one.
 
-    Users in a replay act on what they were shown: with ``--causal`` a user's event is
-    sent only once the stack has emitted the list triggered by that user's previous event
-    (other users' events keep flowing meanwhile). Without it, a burst of one user's events
-    is applied in one batch and answered by one list, which is right for production but
-    not what the offline protocol scores.
+    ``answered(event_id)`` says whether the list for that event has arrived; ``wait()``
+    blocks briefly for news. Pure scheduling: the caller sends what this yields.
+    """
+    from collections import deque
+
+    stream = iter(events)
+    held: dict[str, deque[dict[str, Any]]] = {}
+    waiting: dict[str, tuple[str, float]] = {}  # user → (event id sent, when)
+    n_held, exhausted = 0, False
+
+    def free(user: str) -> bool:
+        w = waiting.get(user)
+        if w is None or answered(w[0]):
+            return True
+        if time.monotonic() - w[1] > timeout_s:
+            on_timeout()
+            return True
+        return False
+
+    def sent(ev: dict[str, Any]) -> dict[str, Any]:
+        waiting[ev["user_id"]] = (ev["event_id"], time.monotonic())
+        return ev
+
+    while not exhausted or held:
+        ready = [u for u in held if free(u)]
+        for u in ready:
+            ev = held[u].popleft()
+            n_held -= 1
+            if not held[u]:
+                del held[u]
+            yield sent(ev)
+        while not exhausted and n_held < max_held:
+            ev = next(stream, None)
+            if ev is None:
+                exhausted = True
+            elif ev["user_id"] in held or not free(ev["user_id"]):
+                held.setdefault(ev["user_id"], deque()).append(ev)
+                n_held += 1
+            else:
+                yield sent(ev)
+        if held and not ready:
+            wait()
+
+
+class CausalGate:
+    """Sends each user's next event only after the list answering their previous one.
+
+    Users in a replay act on what they were shown: from ``--causal-from`` on, a user's
+    event waits until the stack has emitted the list triggered by that user's previous
+    event. Other users' events keep flowing meanwhile, so the stream is reordered across
+    users (never within one user's events) by at most ``max_held`` events. Without the
+    gate, a burst of one user's events is applied in one batch and answered by one list:
+    right for production, but not what the offline protocol scores.
     """
 
-    def __init__(self, settings: Settings, timeout_s: float = 10.0) -> None:
+    def __init__(self, settings: Settings, timeout_s: float = 10.0, max_held: int = 5000) -> None:
         import threading
         import uuid
 
         from confluent_kafka import OFFSET_END, TopicPartition
 
         from streams.kafka_io import make_consumer
-        self.timeout_s = timeout_s
+        self.timeout_s, self.max_held = timeout_s, max_held
         self.answered: set[str] = set()
-        self.waiting_on: dict[str, str] = {}  # user → event id whose list we wait for
         self.timeouts = 0
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -82,22 +130,24 @@ class CausalGate:
     def _run(self) -> None:
         from streams.wire import loads
         while not self._stop.is_set():
-            msgs = self._consumer.consume(1000, timeout=0.1)
+            msgs = self._consumer.consume(1000, timeout=0.05)
             triggers = [loads(m.value()).get("trigger_event_id") for m in msgs if not m.error() and m.value()]
             if triggers:
                 with self._cond:
                     self.answered.update(t for t in triggers if t)
                     self._cond.notify_all()
 
-    def before(self, ev: dict[str, Any], flush: Any) -> None:
-        """Block until ``ev``'s user has seen the list for their previous event."""
-        prev = self.waiting_on.get(ev["user_id"])
-        if prev is not None and prev not in self.answered:
+    def schedule(self, events: Iterable[dict[str, Any]], flush: Any) -> Iterator[dict[str, Any]]:
+        """Yield events in sending order (see the class docstring)."""
+        def wait() -> None:
             flush()
             with self._cond:
-                if not self._cond.wait_for(lambda: prev in self.answered, self.timeout_s):
-                    self.timeouts += 1
-        self.waiting_on[ev["user_id"]] = ev["event_id"]
+                self._cond.wait(0.02)
+
+        def timed_out() -> None:
+            self.timeouts += 1
+
+        return causal_order(events, self.answered.__contains__, wait, self.timeout_s, self.max_held, timed_out)
 
     def close(self) -> None:
         self._stop.set()
@@ -118,9 +168,9 @@ def publish(settings: Settings, topic: str, events: Iterable[dict[str, Any]], ke
 
     n = 0
     name = settings.topic(topic)
+    if gate is not None:
+        events = gate.schedule(events, lambda: producer.poll(0))
     for ev in tqdm(events, total=total, desc=desc or topic, disable=not progress, unit="ev", mininterval=1):
-        if gate is not None:
-            gate.before(ev, lambda: producer.flush(10))
         while True:
             try:
                 producer.produce(name, value=dumps(ev), key=str(ev[key_field]).encode(), on_delivery=on_delivery)

@@ -65,3 +65,21 @@ def test_replay_speed_and_pacing() -> None:
         parse_speed("0")
     events = [{"ts": 0.0}, {"ts": 1.0}, {"ts": 1.0}]
     assert list(paced(events, speed=1000.0, rate=None)) == events
+
+
+def test_causal_order_holds_a_user_until_their_list_arrives() -> None:
+    from streams.replay import causal_order
+    evs = [{"event_id": f"e{i}", "user_id": u} for i, u in enumerate("aabcab")]
+    answered: set[str] = set()
+    sent: list[str] = []
+
+    def wait() -> None:  # the stack answers everything sent so far
+        answered.update(sent)
+
+    for ev in causal_order(evs, answered.__contains__, wait, timeout_s=60, max_held=10):
+        sent.append(ev["event_id"])
+    # e1 (a's 2nd) waits for e0's list while b and c flow; per-user order is kept
+    assert sent[:3] == ["e0", "e2", "e3"] and sorted(sent) == sorted(e["event_id"] for e in evs)
+    for user in "abc":
+        mine = [e["event_id"] for e in evs if e["user_id"] == user]
+        assert [x for x in sent if x in mine] == mine
