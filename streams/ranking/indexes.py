@@ -11,7 +11,7 @@ All of it runs on the worker's event loop; FaissIndex itself is thread-safe for 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -42,6 +42,7 @@ class ContentIndex:
         self._free: list[int] = []
         self._sum: np.ndarray | None = None
         self.ignored = 0
+        self.listeners: list[Callable[[str], None]] = []  # told the id whose row/deleted flag changed
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -83,6 +84,8 @@ class ContentIndex:
             if row is not None:
                 self._sum -= self._mat[row]
                 self._free.append(row)
+            for tell in self.listeners:
+                tell(item_id)
         if ids and self.index is not None:
             self.index.delete(list(ids))
 
@@ -101,6 +104,8 @@ class ContentIndex:
                 self.deleted.discard(item_id)
                 if self.stats is not None:
                     self.stats.restore_item(item_id)
+            for tell in self.listeners:
+                tell(item_id)
         self.index.upsert(ids, vecs)
 
     def _put_row(self, item_id: str, v: np.ndarray) -> None:
@@ -116,6 +121,14 @@ class ContentIndex:
             self._rows[item_id] = row
         self._mat[row] = v
         self._sum += v
+
+    def row(self, item_id: str) -> int:
+        """The item's row of the vector matrix (-1: no vector)."""
+        return self._rows.get(item_id, -1)
+
+    def rows_matvec(self, rows: np.ndarray, query: np.ndarray) -> Found:
+        """Scores of the given rows (-1: none) against ``query`` (rescoring by key)."""
+        return _matvec(self._mat, rows, query)
 
     def mean(self) -> np.ndarray | None:
         """Mean unit item vector (the content query is centred on it)."""
@@ -171,6 +184,12 @@ class CFIndex:
             return {}
         s = m.factors[[r for _, r in found]] @ u
         return dict(zip((i for i, _ in found), s.tolist()))
+
+    def rows_matvec(self, rows: np.ndarray, u: np.ndarray) -> Found:
+        """Scores of the given factor rows (-1: none) against ``u`` (rescoring by key)."""
+        if self.model is None:
+            return np.zeros(rows.size, bool), np.zeros(rows.size)
+        return _matvec(self.model.factors, rows, u)
 
     def score_items(self, u: np.ndarray, items: Sequence[str]) -> Found:
         m = self.model

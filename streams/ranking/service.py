@@ -6,6 +6,10 @@ Kafka here, so the same code serves the ranking agent, the ``requests`` agent, t
 view and the benchmark. One :meth:`Ranker.rank` call makes one FAISS search call for the
 content candidates of every user in the batch and one for the CF candidates (grouped by
 over-fetch size, so a user who has seen 900 items does not make everyone fetch 1,000).
+Fusion then runs over :class:`ItemKeys` (one int per item id): each source's candidates
+and its rescoring of the others' are array gathers and one mat-vec, and ids are looked
+up for the final k only. Lists are the same as :func:`streams.ranking.fuse` over the
+per-user sources would give (``tests/unit/test_ranking_service.py`` checks that).
 """
 from __future__ import annotations
 
@@ -20,11 +24,13 @@ import numpy as np
 from streams.control import DEFAULT_SCENARIO, ConfigVersion
 from streams.feedback.variants import variant_config
 from streams.ranking.config import FusionConfig
-from streams.ranking.fusion import fuse
+from streams.ranking.fusion import NO_TOP, Explained, Top, fuse_keyed
 from streams.ranking.indexes import CFIndex, ContentIndex
-from streams.ranking.sources import Prefetched, SharedPopular, SparseDense, unseen_top
+from streams.ranking.keys import ItemKeys
+from streams.ranking.sources import SharedPopular, top_valid_rows
 from streams.recommenders import create
-from streams.recommenders.base import EMPTY, Context, Scored
+from streams.recommenders.base import Context, Found, gather_rows, in_sorted, seen_sorted
+from streams.recommenders.dense import DenseSource
 from streams.recommenders.vector import unit
 from streams.state.foldin import CFModel, fold_in
 from streams.state.items import ItemStats
@@ -56,7 +62,8 @@ class Plan:
     cfg: FusionConfig
     content_q: np.ndarray | None = None
     cf_u: np.ndarray | None = None
-    hits: dict[str, Scored] = field(default_factory=dict)
+    tops: dict[str, Top] = field(default_factory=dict)  # content / cf candidates from the search
+    seen: np.ndarray | None = None  # the user's seen hashes, sorted (None: none seen)
 
 
 class Ranker:
@@ -68,6 +75,7 @@ class Ranker:
         self.session = create("session", stats=stats)
         self.transitions = create("transitions", stats=stats)
         self.popular = SharedPopular(stats)
+        self.keys = ItemKeys(stats, content, cf)
         self._cfgs: dict[tuple[str, int, str, int | None], FusionConfig] = {}
 
     # --- config -------------------------------------------------------------------------
@@ -93,6 +101,7 @@ class Ranker:
         model = self.model()
         self.cf.refresh(model, self.content.deleted)
         self.cf.delete(gone)
+        self.keys.sync()
         self.popular.prepare(now)
         plans = [self._plan(j, model) for j in jobs]
         self._search("content", self.content.index, [(p, p.content_q) for p in plans])
@@ -103,7 +112,7 @@ class Ranker:
     def _plan(self, job: Job, model: CFModel | None) -> Plan:
         user = job.state or UserState(job.user_id)
         cv, variant, cfg = self._config(job)
-        p = Plan(job, user, cv, variant, cfg)
+        p = Plan(job, user, cv, variant, cfg, seen=seen_sorted(user))
         if cfg.weights.get("content", 0) > 0:
             p.content_q = self._content_query(user)
         if cfg.weights.get("cf", 0) > 0 and model is not None and user.positives:
@@ -137,30 +146,101 @@ class Ranker:
         for fetch, group in groups.items():
             hits = index.search_batch(np.vstack([q for _, q in group]), fetch)
             for (p, _), h in zip(group, hits):
-                p.hits[name] = unseen_top(h, p.user, Context(0.0, exclude=self.content.deleted),
-                                          p.cfg.candidates)
+                p.tops[name] = self._unseen_top(h, p, p.cfg.candidates)
 
-    def _sources(self, p: Plan, ctx: Context) -> dict[str, Any]:
-        out: dict[str, Any] = {"popular": self.popular}
-        wanted = {n for n, w in p.cfg.weights.items() if w > 0} | {p.cfg.fallback}
-        if "content" in wanted and p.content_q is not None:
-            q = p.content_q
-            out["content"] = Prefetched("content", p.hits.get("content", EMPTY),
-                                        lambda items: self.content.score_items(q, items))
-        if "cf" in wanted and p.cf_u is not None:
-            u = p.cf_u
-            out["cf"] = Prefetched("cf", p.hits.get("cf", EMPTY), lambda items: self.cf.score_items(u, items))
-        for name, src in (("session", self.session), ("transitions", self.transitions)):
-            if name in wanted and p.user.positives:
-                out[name] = SparseDense(src, p.user, ctx)  # type: ignore[arg-type]
-        return out
+    def _unseen_top(self, hits: Sequence[tuple[str, float]], p: Plan, n: int) -> Top:
+        """The first ``n`` hits (sorted) the user has not seen and that are not deleted."""
+        if not hits:
+            return NO_TOP
+        ids, scores = zip(*hits)
+        keys = self.keys.keys(ids)
+        ok = np.flatnonzero(~_Request(self, p).blocked(keys))[:n]
+        return Top(keys[ok], np.array(scores, dtype=np.float64)[ok])
 
     def _one(self, p: Plan, ctx: Context) -> dict[str, Any]:
-        items = fuse(p.user, ctx, self._sources(p, ctx), p.cfg)
+        req = _Request(self, p)
+        wanted = {n for n, w in p.cfg.weights.items() if w > 0} | {p.cfg.fallback}
+        have = {"popular"}
+        if "content" in wanted and p.content_q is not None:
+            have.add("content")
+        if "cf" in wanted and p.cf_u is not None:
+            have.add("cf")
+        have |= {n for n in ("session", "transitions") if n in wanted and p.user.positives}
+        items = req.fuse(p.cfg, have, ctx)
         if not items:  # no signal and no fallback configured: popular is the floor of service
             cfg = p.cfg.model_copy(update={"weights": {"popular": 1.0}})
-            items = fuse(p.user, ctx, {"popular": self.popular}, cfg)
+            items = req.fuse(cfg, {"popular"}, ctx)
         return wire_list(p, items)
+
+
+class _Request:
+    """One plan's sources over the ranker's item keys (the :class:`Keys` fusion runs in)."""
+
+    def __init__(self, r: Ranker, p: Plan) -> None:
+        self.r, self.p, self.k = r, p, r.keys
+        self._dense: dict[str, np.ndarray | None] = {}
+
+    # --- Keys ---------------------------------------------------------------------------
+    def hashes(self, keys: np.ndarray) -> np.ndarray:
+        return self.k.hash[keys]
+
+    def blocked(self, keys: np.ndarray) -> np.ndarray:
+        bad = self.k.deleted[keys]
+        if self.p.seen is not None:
+            bad |= in_sorted(self.k.hash[keys], self.p.seen)
+        return bad
+
+    def ids(self, keys: np.ndarray) -> list[str]:
+        return self.k.ids(keys)
+
+    # --- sources ------------------------------------------------------------------------
+    def dense(self, name: str, ctx: Context) -> np.ndarray | None:
+        if name not in self._dense:
+            src: DenseSource = getattr(self.r, name)
+            self._dense[name] = src.dense(self.p.user, ctx)
+        return self._dense[name]
+
+    def top(self, name: str, n: int, ctx: Context) -> Top:
+        if name in ("content", "cf"):
+            t = self.p.tops.get(name, NO_TOP)
+            return t if n >= t.keys.size else Top(t.keys[:n], t.vals[:n], t.floor)
+        stats, user = self.r.stats, self.p.user
+        if name == "popular":
+            arr = self.r.popular.scores
+            cand = self.r.popular.head(n + len(user.seen) + len(ctx.exclude))
+        else:
+            arr = self.dense(name, ctx)
+            if arr is None or arr.size == 0:
+                return NO_TOP
+            cand = np.flatnonzero(arr > 0)
+        if arr.size == 0:
+            return NO_TOP
+        of = self.k.of_stats
+        deleted = self.k.deleted
+        rows = top_valid_rows(stats, cand, arr, self.p.seen,
+                              (lambda c: deleted[of[c]]) if ctx.exclude else None, n, len(ctx.exclude))
+        return Top(of[rows], arr[rows], 0.0)
+
+    def rescore(self, name: str, keys: np.ndarray, ctx: Context) -> Found:
+        if name == "content":
+            return self.r.content.rows_matvec(self.k.content_row[keys], self.p.content_q)
+        if name == "cf":
+            return self.r.cf.rows_matvec(self.k.cf_row[keys], self.p.cf_u)
+        arr = self.r.popular.scores if name == "popular" else self.dense(name, ctx)
+        if arr is None or arr.size == 0:
+            return np.zeros(keys.size, bool), np.zeros(keys.size)
+        return gather_rows(self.k.stats_row[keys], arr)
+
+    def fuse(self, cfg: FusionConfig, have: set[str], ctx: Context) -> list[Explained]:
+        tops = {n: self.top(n, cfg.candidates, ctx) for n, w in cfg.weights.items() if w > 0 and n in have}
+
+        def fallback(n: int) -> Top | None:
+            fb = cfg.fallback
+            if n >= cfg.k or fb is None or fb not in have or cfg.weights.get(fb, 0) > 0:
+                return None
+            return self.top(fb, cfg.k + n, ctx)
+
+        return fuse_keyed(cfg, tops, self, lambda n, keys: self.rescore(n, keys, ctx), fallback)
 
 
 def wire_list(p: Plan, items: list[dict[str, Any]]) -> dict[str, Any]:

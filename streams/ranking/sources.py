@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from streams.recommenders.base import EMPTY, Context, Found, Scored, gather_rows, seen_hashes
+from streams.recommenders.base import EMPTY, Context, Found, Scored, gather_rows, in_sorted, seen_sorted
 from streams.recommenders.dense import DenseSource
 from streams.state.items import ItemStats
 from streams.state.ordering import top_k_indices
@@ -88,17 +88,33 @@ def _items(stats: ItemStats, arr: np.ndarray | None, items: Sequence[str]) -> Fo
 def _top_valid(stats: ItemStats, cand: np.ndarray, arr: np.ndarray, user: UserState,
                ctx: Context, k: int) -> dict[str, float]:
     """Top-k of ``arr`` over the candidate indices, dropping removed, seen and excluded items."""
-    if cand.size == 0:
-        return {}
-    hashes = stats.ids.hashes
-    keep = ~stats.removed[cand]
-    if user.seen:
-        keep &= ~np.isin(hashes[cand], seen_hashes(user))
-    cand = cand[keep]
-    if ctx.exclude:
-        cand = np.array([j for j in cand.tolist() if stats.ids.id_of(j) not in ctx.exclude], np.int64)
-    top = cand[top_k_indices(arr[cand], hashes[cand], k)] if cand.size else cand
+    ex = ctx.exclude
+    drop = (lambda c: np.fromiter((stats.ids.id_of(j) in ex for j in c.tolist()), bool, c.size)) if ex else None
+    top = top_valid_rows(stats, cand, arr, seen_sorted(user), drop, k, len(ex))
     return dict(zip(stats.ids.ids_of(top.tolist()), arr[top].tolist()))
+
+
+def top_valid_rows(stats: ItemStats, cand: np.ndarray, arr: np.ndarray, seen: np.ndarray | None,
+                   excluded: Callable[[np.ndarray], np.ndarray] | None, k: int,
+                   n_excluded: int = 0) -> np.ndarray:
+    """ItemStats rows of the top-k of ``arr`` over ``cand``: not removed, not seen (``seen``:
+    sorted hashes), not ``excluded`` (a mask over rows, dropping at most ``n_excluded``);
+    best first, ties by stable hash.
+
+    The seen/excluded tests run on the best k + |seen| + n_excluded only (they cannot drop
+    more, so the unseen top-k is among them), not on every candidate.
+    """
+    if cand.size == 0:
+        return cand
+    hashes = stats.ids.hashes
+    cand = cand[~stats.removed[cand]]
+    spare = (seen.size if seen is not None else 0) + (n_excluded if excluded is not None else 0)
+    top = cand[top_k_indices(arr[cand], hashes[cand], k + spare)] if cand.size else cand
+    if seen is not None and top.size:
+        top = top[~in_sorted(hashes[top], seen)]
+    if excluded is not None and top.size:
+        top = top[~excluded(top)]
+    return top[:k]
 
 
 class SharedPopular:
@@ -111,6 +127,15 @@ class SharedPopular:
         self._key: tuple[float, int] | None = None
         self._arr = np.zeros(0)
         self._order = np.zeros(0, np.int64)
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Popularity per ItemStats row, as of the last :meth:`prepare`."""
+        return self._arr
+
+    def head(self, n: int) -> np.ndarray:
+        """The ``n`` most popular valid rows (popularity desc, ties by stable hash)."""
+        return self._order[:n]
 
     def prepare(self, now: float) -> None:
         key = (now, self.stats.version)

@@ -98,6 +98,21 @@ def seen_hashes(user: UserState) -> np.ndarray:
     return np.fromiter(user.seen.keys(), dtype=np.uint32, count=len(user.seen))
 
 
+def seen_sorted(user: UserState) -> np.ndarray | None:
+    """The user's seen hashes sorted (for :func:`in_sorted`); None when nothing is seen."""
+    return np.sort(seen_hashes(user)) if user.seen else None
+
+
+def in_sorted(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``np.isin(values, table)`` for a sorted ``table``: one binary search (no sort of a
+    concatenation per call, which is what makes ``isin`` slow on small arrays)."""
+    if table.size == 0 or values.size == 0:
+        return np.zeros(values.shape, bool)
+    at = np.searchsorted(table, values)
+    at[at == table.size] = 0
+    return table[at] == values
+
+
 def unseen_mask(hashes: np.ndarray, user: UserState) -> np.ndarray:
     """True where an item (by stable hash) is not in the user's seen set."""
     if not user.seen:

@@ -40,7 +40,7 @@ class SessionRecommender(DenseSource):
         pairs = self.stats.cooc if self.signal == "cooc" else self.stats.transitions
         counts = self.stats.user_counts()
         cosine = self.normalise == "cosine"
-        acc = np.zeros(n, dtype=np.float64)
+        keys_at, vals_at = [], []
         for pos, (item, w) in enumerate(hist):
             i = self.stats.ids.get(item)
             if i is None:
@@ -49,7 +49,12 @@ class SessionRecommender(DenseSource):
             if keys.size == 0:
                 continue
             coef = w * self.decay ** pos
-            acc[keys] += (coef / np.sqrt(counts[i]) if cosine else coef) * vals
+            keys_at.append(keys)
+            vals_at.append((coef / np.sqrt(counts[i]) if cosine else coef) * vals)
+        if not keys_at:
+            return np.zeros(n, dtype=np.float64)
+        # one scatter-add, in history order (the same sums as adding row after row)
+        acc = np.bincount(np.concatenate(keys_at), np.concatenate(vals_at), minlength=n)
         if cosine:
             nz = counts > 0
             acc[nz] /= np.sqrt(counts[nz])
