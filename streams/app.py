@@ -41,9 +41,13 @@ class WorkerTuning(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GENRE_WORKER_", frozen=True, extra="ignore")
     batch_max: int = Field(default=10_000, ge=1, description="events per take_events batch (at most)")
-    batch_within_s: float = Field(default=0.05, gt=0, description="max wait to fill a batch")
+    batch_within_s: float = Field(default=0.25, gt=0, description="max wait to fill a batch")
+    batch_idle_s: float = Field(default=0.003, ge=0,
+                                description="a batch ends when no event arrived for this long")
     dedup_window: int = Field(default=32, ge=0, le=65535,
                               description="event ids kept per user; must cover one commit interval")
+    batched_drain: bool = Field(default=True, description="deliver each fetched batch under one "
+                                "wait_first instead of one per message (streams.agents.drain)")
     state_cache_users: int = Field(
         default=20_000, ge=0, description="decoded user records kept in memory (0: decode every batch)")
     commit_interval_s: float = Field(default=2.0, gt=0)

@@ -11,6 +11,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,8 +28,7 @@ log = logging.getLogger(__name__)
 VectorLookup = Callable[[str], "np.ndarray | None"]
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
+class Incoming(NamedTuple):
     """One Kafka message as the agent received it (source coordinates kept for dead letters)."""
 
     key: bytes | None

@@ -170,11 +170,45 @@ def apply_event(state: UserState, event: Any, vector: np.ndarray | None, params:
 
 def apply_events(state: UserState, events: Iterable[Any], vectors: Sequence[np.ndarray | None],
                  params: UserParams, cf: CFModel | None = None) -> UserState:
-    """Several events of one user in order; the CF solve runs once at the end."""
+    """Several events of one user in order; the CF solve runs once at the end.
+
+    The same state as folding :func:`apply_event` over the events (a unit test checks it),
+    but the seen set and the bounded lists are copied once per call, not once per event.
+    """
     s = state
+    weights, normalize, half_life = params.weights, params.normalize_items, params.content_half_life
+    content: Content = (s.content, s.content_mass, s.content_ts)
+    pending, recent, seen = list(s.pending), list(s.recent), dict(s.seen)
+    positives, cf_version, n, last = s.positives, s.cf_version, s.n_events, s.last_ts
     for ev, vec in zip(events, vectors):
-        s = apply_event(s, ev, vec, params)
-    return refresh_cf(s, cf) if cf is not None else s
+        sig = weights.signal(ev.type, ev.value)
+        item, t = ev.item_id, float(ev.ts)
+        if sig.content != 0.0:
+            if vec is not None:
+                content = _content(content, vec, sig.content, t, normalize, half_life)
+            else:
+                pending.append(Pending(item, sig.content, t))
+                if len(pending) > params.pending_max:
+                    del pending[: len(pending) - params.pending_max]
+        h = item_hash(item)
+        pos = _positives(positives, item, sig.positive, weights.is_negative(ev.type),
+                         params.positives_max, h in seen)
+        if pos is not None:
+            positives, cf_version = pos, None
+        recent.append(Recent(item, ev.type, t, sig.content))
+        if len(recent) > params.recent_max:
+            del recent[: len(recent) - params.recent_max]
+        seen.pop(h, None)
+        seen[h] = None
+        while len(seen) > params.seen_max:
+            del seen[next(iter(seen))]
+        n, last = n + 1, max(last, t)
+    if n == s.n_events:
+        new = s
+    else:
+        new = UserState(s.user_id, content[0], content[1], content[2], s.cf, cf_version,
+                        tuple(recent), positives, seen, tuple(pending), n, last)
+    return refresh_cf(new, cf) if cf is not None else new
 
 
 def refresh_cf(state: UserState, cf: CFModel) -> UserState:

@@ -195,3 +195,27 @@ def test_serialised_size_report() -> None:
     sizes = {n: len(to_bytes(_busy_user(n))) for n in (20, 100, 500)}
     print(f"\nuser state bytes at 384-d + 64-d CF: {sizes}")
     assert sizes[20] < 2048
+
+
+def test_apply_events_equals_folding_apply_event() -> None:
+    rng = np.random.default_rng(5)
+    p = UserParams(recent_max=5, positives_max=4, seen_max=6, pending_max=3, content_half_life=H)
+    vecs = {f"i{j}": rng.normal(size=8) for j in range(8)}
+    kinds = [("click", None), ("favourite", None), ("unfavourite", None), ("rating", 5.0),
+             ("rating", 2.0), ("rating", 3.0)]
+    evs = []
+    for k in range(300):
+        t, v = kinds[int(rng.integers(len(kinds)))]
+        evs.append(ev(f"i{int(rng.integers(12))}", t, float(rng.integers(0, 40)) * 60, v))
+    vs = [vecs.get(e.item_id) for e in evs]
+    one = UserState("u1")
+    for e, v in zip(evs, vs):
+        one = apply_event(one, e, v, p)
+    for cut in (1, 7, 300):  # batch boundaries anywhere give the same state
+        many = UserState("u1")
+        for i in range(0, len(evs), cut):
+            many = apply_events(many, evs[i:i + cut], vs[i:i + cut], p)
+        assert np.array_equal(many.content, one.content) and many.content_mass == one.content_mass
+        assert (many.recent, many.positives, list(many.seen), many.pending, many.n_events,
+                many.last_ts, many.cf_version) == (one.recent, one.positives, list(one.seen),
+                                                   one.pending, one.n_events, one.last_ts, one.cf_version)
