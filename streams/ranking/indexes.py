@@ -17,7 +17,7 @@ import numpy as np
 
 from index.config import IndexSettings
 from index.faiss_index import FaissIndex
-from streams.recommenders.base import Found, gather_rows
+from streams.recommenders.base import Found
 from streams.state.foldin import CFModel
 from streams.state.items import ItemStats
 
