@@ -99,7 +99,7 @@ def committed(s: Settings) -> int:
 
 
 def worker_rate(s: Settings, n: int, item_stats: bool, log: Path,
-                profile: str | None = None) -> tuple[float, float]:
+                profile: str | None = None) -> tuple[float, float, float]:
     env = {**os.environ, "GENRE_KAFKA_BOOTSTRAP": s.bootstrap, "GENRE_TOPIC_PREFIX": s.topic_prefix,
            "GENRE_APP_ID": s.app_id, "GENRE_PARTITIONS": str(s.partitions), "GENRE_STATE_DIR": str(s.state_dir),
            "GENRE_WORKER_WEB_ENABLED": "false", "GENRE_WORKER_ITEM_STATS": str(item_stats).lower(),
@@ -117,14 +117,21 @@ def worker_rate(s: Settings, n: int, item_stats: bool, log: Path,
             if proc.poll() is not None:
                 raise SystemExit(f"worker died, see {log}")
             if done > 0 and first is None:
-                first = (time.perf_counter(), done)
+                first = (time.perf_counter(), done, _cpu_s(proc.pid))
             time.sleep(0.25)
-        t1 = time.perf_counter()
+        t1, cpu = time.perf_counter(), _cpu_s(proc.pid)
         rss = _rss_mb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(60)
-    return (n - first[1]) / (t1 - first[0]), rss
+    # Events per second of the worker's own CPU time (all threads): what one worker would
+    # do with a core to itself, much less sensitive than wall time to a loaded box.
+    return (n - first[1]) / (t1 - first[0]), rss, (n - first[1]) / max(cpu - first[2], 1e-9)
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def _rss_mb(pid: int) -> float:
@@ -180,12 +187,13 @@ def main() -> None:
         print(f"  produced at {fill(s, a.events, a.users, a.items, a.dim):,.0f} events/s")
         bare = bare_rate(s, a.events)
         print(f"  bare consumer (read + orjson decode): {bare:,.0f} events/s")
-        rate, rss = worker_rate(s, a.events, a.item_stats, tmp / "worker.log", a.profile)
+        rate, rss, per_cpu = worker_rate(s, a.events, a.item_stats, tmp / "worker.log", a.profile)
         print(f"  streams worker (item stats {'on' if a.item_stats else 'off'}): {rate:,.0f} events/s "
-              f"= {rate / bare:.2f} x bare; RSS at end {rss:.0f} MiB")
+              f"= {rate / bare:.2f} x bare; {per_cpu:,.0f} events per worker CPU-second; "
+              f"RSS at end {rss:.0f} MiB; load average {os.getloadavg()[0]:.1f}")
         sizes = table_bytes(s)
         print(f"  users table: {len(sizes)} users, bytes/user mean {np.mean(sizes):,.0f}, "
-              f"p50 {np.median(sizes):,.0f}, max {max(sizes):,}")
+              f"p50 {np.median(sizes):,.0f}, p99 {np.percentile(sizes, 99):,.0f}, max {max(sizes):,}")
     finally:
         if not external:
             localkafka.stop(base)

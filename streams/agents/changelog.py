@@ -10,6 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.record.default_records import DefaultRecordBase
+
+#: Snappy, not the producer's lz4: aiokafka compresses lz4 at level 9, which took ~12 ms per
+#: 1 MB changelog batch on the loaded box (8 % of the worker's time) for a ratio of 0.68;
+#: snappy does it in under 1 ms at 0.75 (user records are mostly vectors and hashes).
+CODEC = DefaultRecordBase.CODEC_SNAPPY
+
+
+def new_batch(producer: Any) -> BatchBuilder:
+    """An empty record batch sized like the producer's, compressed with :data:`CODEC`."""
+    acc = producer._message_accumulator
+    txn = acc._txn_manager is not None and acc._txn_manager.transactional_id is not None
+    return BatchBuilder(acc._batch_size, CODEC, is_transactional=txn)
+
 
 async def send_batches(producer: Any, topic: str, records: Mapping[int, Sequence[tuple[bytes, bytes]]],
                        on_sent: Callable[[int, int], None]) -> None:
@@ -20,11 +35,11 @@ async def send_batches(producer: Any, topic: str, records: Mapping[int, Sequence
     """
     pending = []
     for partition, recs in records.items():
-        batch, n = producer.create_batch(), 0
+        batch, n = new_batch(producer), 0
         for key, value in recs:
             if batch.append(key=key, value=value, timestamp=None) is None:  # full: ship it
                 pending.append((partition, n, await producer.send_batch(batch, topic, partition=partition)))
-                batch, n = producer.create_batch(), 0
+                batch, n = new_batch(producer), 0
                 batch.append(key=key, value=value, timestamp=None)  # the first record always fits
             n += 1
         pending.append((partition, n, await producer.send_batch(batch, topic, partition=partition)))

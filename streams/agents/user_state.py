@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import faust
 from faust import streams as faust_streams
 from faust.types import TP, EventT
 from prometheus_client import Counter, Histogram
@@ -143,14 +144,31 @@ def ack_all(events: Sequence[EventT]) -> None:
         event.ack()
 
 
+class RawTopic(faust.Topic):
+    """A topic whose events carry the message's key and value bytes as they are.
+
+    Same events as ``key_serializer="raw"``/``value_serializer="raw"`` give, without the
+    serializer registry and schema calls per message (~10 % of the worker's time). A
+    tombstone (value None) reaches the agent as None, which rejects it to the dead letters.
+    """
+
+    def _compile_decode(self) -> None:
+        create_event = self.app.create_event
+
+        async def decode(message: Any, *, propagate: bool = False) -> EventT:
+            return create_event(message.key, message.value, message.headers, message)
+
+        self.decode = decode  # type: ignore[method-assign]
+
+
 def register(app: Any, rt: Runtime) -> Any:
     """Declare the agent on ``app``; returns it (tests and the ranking agent may use it)."""
     tuning = rt.tuning
     if tuning.batched_drain:
         drain.install()
     rt.updater.cache.max_users = tuning.state_cache_users
-    topic = app.topic(rt.settings.topic("interactions"), key_type=bytes, value_type=bytes,
-                      key_serializer="raw", value_serializer="raw")
+    topic = RawTopic(app, topics=[rt.settings.topic("interactions")], key_type=bytes, value_type=bytes,
+                     key_serializer="raw", value_serializer="raw")
 
     @app.agent(topic, name="update_user_state")
     async def update_user_state(stream: Any) -> None:
