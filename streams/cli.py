@@ -218,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="(--live) also run the offline replay at the active config's weights")
     ev.add_argument("--scenario", default="default")
     ev.add_argument("--out", default="reports", help="(--live) report folder")
-    ev.add_argument("rest", nargs=argparse.REMAINDER, help="(--offline) options of the offline evaluator; see --offline -h")
+    ev.add_argument("rest", nargs=argparse.REMAINDER,
+                    help="(--offline) options of the offline evaluator: --split, --weights, --baselines, --limit, …")
     ev.set_defaults(fn=_eval)
 
     dm = sub.add_parser("demo", help="the whole loop on MovieLens-100K: up, encode, replay, live evaluation")
@@ -240,7 +241,13 @@ EXTRA_COMMANDS: list[Callable[[Any], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # `genre eval --offline …` hands the rest to the offline evaluator's own parser.
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "eval":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "eval":
+        args.rest = [*unknown, *args.rest]
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
