@@ -152,7 +152,7 @@ def _demo(args: argparse.Namespace, s: Settings) -> int:
 
     from streams.demo import run_demo
     run_demo(s, rate=args.rate, limit=args.limit, out=Path(args.out), compare=not args.no_compare,
-             causal=not args.no_causal)
+             causal=not args.no_causal, bandit=args.bandit)
     return 0
 
 
@@ -227,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--limit", type=int, default=None, help="only the first N ratings (quick look)")
     dm.add_argument("--out", default="reports")
     dm.add_argument("--no-compare", action="store_true", help="skip the offline replay of the same config")
+    dm.add_argument("--bandit", action="store_true",
+                    help="start from equal weights and let the feedback loop's bandit tune them live")
     dm.add_argument("--no-causal", action="store_true",
                     help="replay the scored half at --rate without waiting for each user's list")
     dm.set_defaults(fn=_demo)

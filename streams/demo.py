@@ -9,6 +9,7 @@ offline replay of the same config, and says where to look.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -70,13 +71,21 @@ def wait_idle(settings: Settings, quiet_s: float = 10.0, timeout_s: float = 900.
 
 
 def run_demo(settings: Settings, rate: float = 500.0, limit: int | None = None, out: Path = Path("reports"),
-             compare: bool = True, causal: bool = True) -> dict[str, Any]:
+             compare: bool = True, causal: bool = True, bandit: bool = False) -> dict[str, Any]:
     """Run the loop; ``causal`` makes each user's scored rating wait for the list that
     answers their previous one, as the offline protocol assumes (see CausalGate)."""
     from streams.data.movielens import load_movielens
     from streams.eval.live import run_live, summary_text
 
     t0 = time.monotonic()
+    stack.up(settings, workers=False)
+    # Lists of 20 so HR@20 can be scored too (the offline protocol ranks 20). With the
+    # bandit, the loop starts from equal weights (the feedback worker reads them at start).
+    change: dict[str, Any] = {"k": 20, "source": "demo", "note": "demo: lists of 20 for HR@20"}
+    if bandit:
+        os.environ["GENRE_FEEDBACK_BANDIT"] = "1"
+        change["weights"] = config_admin.full_weights({s: 0.2 for s in ("session", "transitions", "cf", "content", "popular")})
+    config_admin.propose(settings, change)
     stack.up(settings)
     stack.wait_ready(settings)
     n_items = len(load_movielens().items)
@@ -84,8 +93,6 @@ def run_demo(settings: Settings, rate: float = 500.0, limit: int | None = None, 
     encoded = wait_encoded(settings)
     log.info("stack up; %d of %d items encoded (the rest dead-lettered) in %.0fs; replaying ratings at %.0f/s",
              encoded, n_items, time.monotonic() - t0, rate)
-    # Lists of 20 so HR@20 can be scored too (the offline protocol ranks 20).
-    config_admin.propose(settings, {"k": 20, "source": "demo", "note": "lists of 20 for HR@20"})
     n = limit or len(load_movielens(with_media=False).ratings)
     replay_movielens(settings, items=False, rate=rate, limit=limit, causal_from=n // 2 if causal else None)
     lists = wait_idle(settings)
