@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -36,15 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from streams import localkafka  # noqa: E402
+from streams.localkafka import free_port  # noqa: E402
 from streams.kafka_io import make_admin, make_consumer, make_producer  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.topics import create_topics  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Arrivals(threading.Thread):

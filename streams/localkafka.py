@@ -90,6 +90,13 @@ def running_pid(settings: Settings) -> int | None:
     return pid
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS says is free now (for tests and benchmarks that start their own broker)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -7,7 +7,6 @@ Each test gets its own topic prefix, so tests never see each other's messages.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +17,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from streams import localkafka  # noqa: E402
+from streams.localkafka import free_port  # noqa: E402,F401  (tests import it from here)
 from streams.settings import Settings  # noqa: E402
 from streams.topics import create_topics  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
