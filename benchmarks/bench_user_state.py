@@ -98,13 +98,23 @@ def committed(s: Settings) -> int:
         c.close()
 
 
-def worker_rate(s: Settings, n: int, item_stats: bool, log: Path,
-                profile: str | None = None) -> tuple[float, float, float]:
+NOOP_AGENT = """\
+from streams.agents import processing
+processing.UserStateUpdater.apply = lambda self, batch, read: processing.BatchResult()
+"""
+
+
+def worker_rate(s: Settings, n: int, item_stats: bool, log: Path, profile: str | None = None,
+                noop: bool = False) -> tuple[float, float, float]:
     env = {**os.environ, "GENRE_KAFKA_BOOTSTRAP": s.bootstrap, "GENRE_TOPIC_PREFIX": s.topic_prefix,
            "GENRE_APP_ID": s.app_id, "GENRE_PARTITIONS": str(s.partitions), "GENRE_STATE_DIR": str(s.state_dir),
            "GENRE_WORKER_WEB_ENABLED": "false", "GENRE_WORKER_ITEM_STATS": str(item_stats).lower(),
            "GENRE_WORKER_RANKING": os.environ.get("BENCH_RANKING", "false"),
            "GENRE_WORKER_WEB_PORT": str(free_port()), "GENRE_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING")}
+    if noop:  # the agent receives, batches and acks every event but applies none (Faust's share)
+        (log.parent / "noop").mkdir(exist_ok=True)
+        (log.parent / "noop" / "sitecustomize.py").write_text(NOOP_AGENT)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(log.parent / "noop"), env.get("PYTHONPATH")]))
     cmd = [sys.executable, "-m", "streams.worker"]
     if profile:  # cProfile of the worker's main thread, written when it stops
         cmd[1:1] = ["-m", "cProfile", "-o", profile]
@@ -172,6 +182,8 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--item-stats", action="store_true", help="also run the item-statistics follower")
     ap.add_argument("--profile", metavar="FILE", help="run the worker under cProfile, stats to FILE")
+    ap.add_argument("--noop-agent", action="store_true",
+                    help="the agent applies nothing: the ceiling Faust + batching leave on this box")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-user-state-"))
     external = os.environ.get("GENRE_KAFKA_BOOTSTRAP")
@@ -187,10 +199,13 @@ def main() -> None:
         print(f"  produced at {fill(s, a.events, a.users, a.items, a.dim):,.0f} events/s")
         bare = bare_rate(s, a.events)
         print(f"  bare consumer (read + orjson decode): {bare:,.0f} events/s")
-        rate, rss, per_cpu = worker_rate(s, a.events, a.item_stats, tmp / "worker.log", a.profile)
+        rate, rss, per_cpu = worker_rate(s, a.events, a.item_stats, tmp / "worker.log", a.profile,
+                                        a.noop_agent)
         print(f"  streams worker (item stats {'on' if a.item_stats else 'off'}): {rate:,.0f} events/s "
               f"= {rate / bare:.2f} x bare; {per_cpu:,.0f} events per worker CPU-second; "
               f"RSS at end {rss:.0f} MiB; load average {os.getloadavg()[0]:.1f}")
+        if a.noop_agent:
+            return
         sizes = table_bytes(s)
         print(f"  users table: {len(sizes)} users, bytes/user mean {np.mean(sizes):,.0f}, "
               f"p50 {np.median(sizes):,.0f}, p99 {np.percentile(sizes, 99):,.0f}, max {max(sizes):,}")
