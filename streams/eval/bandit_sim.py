@@ -92,18 +92,21 @@ def score_weights(result: BanditResult, split: str = "test", limit: int | None =
     return result
 
 
-def plot_trajectory(result: BanditResult, path: Path) -> Path:
+def plot_weights(trajectory: Sequence[tuple[int, Mapping[str, float]]], path: Path,
+                 xlabel: str = "replayed event", title: str = "Bandit weights over the replay") -> Path:
+    """Step plot of fusion weights over time (one line per source)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps = [s for s, _ in result.trajectory]
+    steps = [s for s, _ in trajectory]
+    sources = sorted({src for _, w in trajectory for src in w})
     fig, ax = plt.subplots(figsize=(8, 4))
-    for source in result.start:
-        ax.step(steps, [w.get(source, 0.0) for _, w in result.trajectory], where="post", label=source)
-    ax.set_xlabel("replayed event")
+    for source in sources:
+        ax.step(steps, [w.get(source, 0.0) for _, w in trajectory], where="post", label=source)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("fusion weight")
-    ax.set_title("Bandit weights over the replay (from equal weights)")
+    ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -125,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     res = simulate(args.split, params=BanditParams(min_answers=args.min_answers, min_shown=0), limit=args.limit)
     score_weights(res, args.split, args.limit)
-    path = plot_trajectory(res, args.out / f"bandit-weights-{args.split}.png")
+    path = plot_weights(res.trajectory, args.out / f"bandit-weights-{args.split}.png",
+                        title="Bandit weights over the replay (from equal weights)")
     fmt = lambda w: ", ".join(f"{k} {v:.3f}" for k, v in w.items())  # noqa: E731
     print(f"{len(res.trajectory) - 1} bandit updates over the {args.split} replay")
     print(f"start: {fmt(res.start)}\nfinal: {fmt(res.final)}")

@@ -114,7 +114,18 @@ def run_live(settings: Any, out_dir: Path | None = Path("reports"),
     report = live_report(score, offline)
     if out_dir is not None:
         write_report(report, out_dir)
+        report.files.append(plot_config_weights(settings, out_dir / "weights-live.png"))
     return report, score
+
+
+def plot_config_weights(settings: Any, path: Path, scenario: str = "default") -> Path:
+    """The scenario's fusion weights at every config version (bandit moves included)."""
+    from streams.config_admin import current
+    from streams.eval.bandit_sim import plot_weights
+    fold = current(settings)
+    history = [(cv.version, cv.config["weights"]) for cv in fold.history if cv.scenario == scenario]
+    return plot_weights(history or [(0, fold.get(scenario).config["weights"])], path,
+                        xlabel="config version", title=f"Fusion weights of '{scenario}' over the replay")
 
 
 def summary_text(report: Report, score: LiveScore) -> str:
