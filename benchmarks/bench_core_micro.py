@@ -1,4 +1,4 @@
-"""Micro-benchmark figures (printed, never asserted on time): run with ``-m slow -s``.
+"""Micro-benchmark of the pure core (printed, never asserted on time): ``pytest -s benchmarks/bench_core_micro.py``.
 
 apply_event events/s at 384-d, ItemStats.update events/s, and the cost of one fused list
 over a MovieLens-sized synthetic world (1,682 items, 943 users, 40k Zipf events).
