@@ -22,17 +22,6 @@ from streams.state.user import UserState
 Rescore = Callable[[Sequence[str]], Found]  # exact scores of the given items, as arrays
 
 
-def unseen_top(hits: Sequence[tuple[str, float]], user: UserState, ctx: Context, n: int) -> Scored:
-    """The first ``n`` hits the user has not seen and that are not excluded (hits are sorted)."""
-    out: dict[str, float] = {}
-    for item, score in hits:
-        if not user.has_seen(item) and item not in ctx.exclude:
-            out[item] = float(score)
-            if len(out) == n:
-                break
-    return Scored(out)
-
-
 class Prefetched:
     """A vector source whose top-N was found by a batched search; rescoring is exact."""
 

@@ -22,11 +22,16 @@ def search_index(index: VectorSearch, query: np.ndarray, user: UserState, ctx: C
     if want <= 0:
         return EMPTY
     hits = index.search(q, want + len(user.seen) + len(ctx.exclude))[0]
+    return unseen_top(hits, user, ctx, want)
+
+
+def unseen_top(hits: Sequence[tuple[str, float]], user: UserState, ctx: Context, n: int) -> Scored:
+    """The first ``n`` hits the user has not seen and that are not excluded (hits are sorted)."""
     out: dict[str, float] = {}
-    for item, s in hits:
+    for item, score in hits:
         if not user.has_seen(item) and item not in ctx.exclude:
-            out[item] = float(s)
-            if len(out) == want:
+            out[item] = float(score)
+            if len(out) == n:
                 break
     return Scored(out)
 

@@ -14,7 +14,8 @@ from streams.control import ConfigVersion
 from streams.ranking import FusionConfig, default_config, fuse
 from streams.ranking.indexes import CFIndex, ContentIndex
 from streams.ranking.service import Job, Ranker
-from streams.ranking.sources import Prefetched, SparseDense, unseen_top
+from streams.ranking.sources import Prefetched, SparseDense
+from streams.recommenders.vector import unseen_top
 from streams.recommenders import EMPTY, Context
 from streams.schemas import Interaction
 from streams.state import CFModel, ItemStats, UserParams, UserState, apply_event, refresh_cf
