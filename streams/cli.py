@@ -133,6 +133,7 @@ def _eval(args: argparse.Namespace, s: Settings) -> int:
     offline = None
     if args.compare:
         from streams.eval.offline import OfflineConfig, run_offline
+        from streams.config_admin import current_weights
         cfg = current_weights(s, args.scenario)
         offline = run_offline(OfflineConfig(baselines=(), weights=cfg, out_dir=None)).rows["product"]
     report, score = run_live(s, Path(args.out), offline)
@@ -140,11 +141,6 @@ def _eval(args: argparse.Namespace, s: Settings) -> int:
     for path in report.files:
         print(f"wrote {path}")
     return 0
-
-
-def current_weights(s: Settings, scenario: str) -> dict[str, float]:
-    from streams.config_admin import current
-    return dict(current(s).get(scenario).config["weights"])
 
 
 def _demo(args: argparse.Namespace, s: Settings) -> int:

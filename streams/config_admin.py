@@ -34,6 +34,11 @@ def current(settings: Settings, timeout_s: float = 10.0) -> ControlLog:
     return follower.log
 
 
+def current_weights(settings: Settings, scenario: str) -> dict[str, float]:
+    """The fusion weights a scenario runs with now."""
+    return dict(current(settings).get(scenario).config["weights"])
+
+
 def propose(settings: Settings, proposal: Mapping[str, Any], timeout_s: float = 10.0) -> ConfigVersion:
     """Validate and publish a proposal; return the version it will have everywhere."""
     fold = current(settings, timeout_s)

@@ -98,9 +98,8 @@ def run_demo(settings: Settings, rate: float = 500.0, limit: int | None = None, 
     lists = wait_idle(settings)
     offline = None
     if compare and limit is None:
-        from streams.cli import current_weights
         from streams.eval.offline import OfflineConfig, run_offline
-        offline = run_offline(OfflineConfig(baselines=(), weights=current_weights(settings, "default"),
+        offline = run_offline(OfflineConfig(baselines=(), weights=config_admin.current_weights(settings, "default"),
                                             out_dir=None)).rows["product"]
     report, score = run_live(settings, out, offline)
     print(summary_text(report, score))

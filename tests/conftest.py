@@ -17,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from streams import localkafka  # noqa: E402
-from streams.localkafka import free_port  # noqa: E402,F401  (tests import it from here)
+from streams.localkafka import free_port  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.topics import create_topics  # noqa: E402
 

@@ -56,13 +56,14 @@ def score_live(events: Sequence[Mapping[str, Any]], lists: Sequence[Mapping[str,
             per_user[str(rec["user_id"])].append((trig, rec))
     for recs in per_user.values():
         recs.sort(key=lambda p: p[0])
+    triggers = {u: [t for t, _ in recs] for u, recs in per_user.items()}
     score = LiveScore(MetricTotals(catalogue_size=len(catalogue)))
     previous: dict[str, int] = {}
     for j, ev in enumerate(order):
         user = ev["user_id"]
         if j >= len(order) // 2 and float(ev.get("value") or 0) >= positive:
             recs = per_user.get(user, [])
-            at = bisect.bisect_left([t for t, _ in recs], j) - 1
+            at = bisect.bisect_left(triggers.get(user, []), j) - 1
             if at < 0:
                 score.no_list += 1
                 score.totals.add(np.empty(0, np.int64), item_index[ev["item_id"]])

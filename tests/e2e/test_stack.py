@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.conftest import free_port
+from streams.localkafka import free_port
 
 pytestmark = pytest.mark.integration
 GENRE = [sys.executable, "-m", "streams.cli"]

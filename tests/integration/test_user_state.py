@@ -101,6 +101,6 @@ def test_bad_events_go_to_deadletter_and_worker_keeps_running(settings: Settings
 
 
 def test_show_user_says_when_no_worker_answers(settings: Settings) -> None:
-    from tests.conftest import free_port
+    from streams.localkafka import free_port
     with pytest.raises(WorkerUnavailable, match="no streams worker"):
         show_user(settings, "u1", web_url=f"http://127.0.0.1:{free_port()}", timeout_s=2)

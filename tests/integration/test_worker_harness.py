@@ -24,7 +24,7 @@ from confluent_kafka import KafkaException, TopicPartition
 from streams.kafka_io import make_consumer, make_producer
 from streams.settings import Settings
 from streams.wire import dumps
-from tests.conftest import free_port
+from streams.localkafka import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Fast commits and short timeouts: a killed worker's partitions move within seconds.
