@@ -64,6 +64,9 @@ class WorkerTuning(BaseSettings):
                                                     "e.g. to benchmark it alone)")
     catalog_ready_timeout_s: float = Field(
         default=60.0, ge=0, description="wait this long for item vectors/model before processing")
+    gc_threshold: int = Field(
+        default=50_000, ge=0, description="allocations between young-generation garbage "
+        "collections (Python's default 700 made collection about a quarter of a busy worker); 0 keeps it")
 
 
 @dataclass

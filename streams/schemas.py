@@ -117,13 +117,22 @@ def parse_ts(v: Any, default: float | None = None) -> float:
 
 
 # --- interactions -----------------------------------------------------------------------
+def _ok_id(v: Any) -> bool:
+    return type(v) is str and 0 < len(v) <= MAX_ID_LEN
+
+
 def interaction_from_dict(obj: Mapping[str, Any], types: Mapping[str, EventTypeSpec],
                           default_ts: float | None = None) -> Interaction:
-    """Validate a decoded interaction against the configured event types."""
+    """Validate a decoded interaction against the configured event types.
+
+    The common well-formed event takes one straight path of type checks (this runs for
+    every event a worker sees); anything unusual goes through the per-field helpers, which
+    say exactly what is wrong.
+    """
     etype = obj.get("type")
-    if not isinstance(etype, str) or etype not in types:
+    spec = types.get(etype) if isinstance(etype, str) else None
+    if spec is None:
         raise InvalidMessage(f"unknown event type {etype!r}; known: {', '.join(sorted(types))}")
-    spec = types[etype]
     value = obj.get("value")
     if spec.requires_value or value is not None:
         if value is None:
@@ -132,12 +141,21 @@ def interaction_from_dict(obj: Mapping[str, Any], types: Mapping[str, EventTypeS
         lo, hi = spec.min_value, spec.max_value
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise InvalidMessage(f"{etype} value {value:g} outside [{lo:g}, {hi:g}]")
-    return Interaction(
-        event_id=_req_id(obj, "event_id"), type=etype,
-        user_id=_req_id(obj, "user_id"), item_id=_req_id(obj, "item_id"),
-        ts=parse_ts(obj.get("ts"), default_ts), value=value,
-        rec_id=_opt_str(obj, "rec_id"), scenario=_opt_str(obj, "scenario"),
-    )
+    event_id, user_id, item_id = obj.get("event_id"), obj.get("user_id"), obj.get("item_id")
+    if not (_ok_id(event_id) and _ok_id(user_id) and _ok_id(item_id)):
+        event_id, user_id, item_id = (_req_id(obj, "event_id"), _req_id(obj, "user_id"),
+                                      _req_id(obj, "item_id"))
+    ts = obj.get("ts")
+    tt = type(ts)
+    if (tt is float or tt is int) and 0 <= ts < math.inf:
+        ts = float(ts)
+    else:
+        ts = parse_ts(ts, default_ts)
+    rec_id, scenario = obj.get("rec_id"), obj.get("scenario")
+    if not ((rec_id is None or type(rec_id) is str) and (scenario is None or type(scenario) is str)):
+        rec_id, scenario = _opt_str(obj, "rec_id"), _opt_str(obj, "scenario")
+    return Interaction(event_id=event_id, type=etype, user_id=user_id, item_id=item_id, ts=ts,
+                       value=value, rec_id=rec_id, scenario=scenario)
 
 
 def parse_interaction(raw: bytes | None, types: Mapping[str, EventTypeSpec], max_bytes: int,

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from streams.state.decay import decay_factor
+from streams.state.decay import LN2, decay_factor
 from streams.state.errors import StateError
 from streams.state.foldin import CFModel, fold_in
 from streams.state.ordering import item_hash
@@ -82,59 +82,14 @@ class UserState:
         return list(reversed(self.positives[-n:]))
 
 
-def _unit(x: np.ndarray, normalize: bool) -> np.ndarray | None:
-    x = np.asarray(x, dtype=np.float32).reshape(-1)
-    if not normalize:
-        return x
-    n = math.sqrt(float(np.dot(x, x)))
-    return x / n if n > 0 and math.isfinite(n) else None
-
-
 Content = tuple[np.ndarray | None, float, float]  # (vector, mass, last ts)
-
-
-def _content(c: Content, vec: np.ndarray, w: float, t: float, normalize: bool,
-             half_life: float) -> Content:
-    """Fold one weighted item vector into the decayed interest sum (out-of-order safe)."""
-    x = _unit(vec, normalize)
-    v, mass, ts = c
-    if x is None or w == 0.0 or (v is not None and v.shape != x.shape):
-        return c  # a vector of another model is ignored rather than corrupting the sum
-    if v is None:
-        return w * x, w, t
-    if t >= ts:
-        d = decay_factor(t - ts, half_life)
-        return v * d + w * x, mass * d + w, t
-    d = decay_factor(ts - t, half_life)
-    return v + (w * d) * x, mass + w * d, ts
 
 
 def add_content(s: UserState, vec: np.ndarray, w: float, t: float, normalize: bool,
                 half_life: float) -> UserState:
-    v, mass, ts = _content((s.content, s.content_mass, s.content_ts), vec, w, t, normalize, half_life)
+    v, mass, ts = fold_content((s.content, s.content_mass, s.content_ts), (vec,), (w,), (t,),
+                               normalize, half_life)
     return replace(s, content=v, content_mass=mass, content_ts=ts)
-
-
-def _positives(pos: tuple[tuple[str, float], ...], item: str, w: float, negative: bool,
-               cap: int, maybe_present: bool) -> tuple[tuple[str, float], ...] | None:
-    """New positives list, or None when unchanged. Positives ⊆ seen, so unseen → absent."""
-    old = next((pw for pi, pw in pos if pi == item), None) if maybe_present else None
-    if negative:
-        return None if old is None else tuple(p for p in pos if p[0] != item)
-    if w <= 0:
-        return None
-    rest = pos if old is None else tuple(p for p in pos if p[0] != item)
-    return (rest + ((item, max(w, old or 0.0)),))[-cap:]
-
-
-def _seen(seen: dict[int, None], h: int, cap: int) -> dict[int, None]:
-    """Least-recently-interacted eviction, so the recent positives are always in it."""
-    new = dict(seen)
-    new.pop(h, None)
-    new[h] = None
-    while len(new) > cap:
-        del new[next(iter(new))]
-    return new
 
 
 def apply_event(state: UserState, event: Any, vector: np.ndarray | None, params: UserParams,
@@ -145,56 +100,94 @@ def apply_event(state: UserState, event: Any, vector: np.ndarray | None, params:
     :func:`refresh_cf` solves it lazily (the batch path does that once per batch).
     Raises :class:`~streams.state.errors.StateError` for unknown types / missing values.
     """
-    sig = params.weights.signal(event.type, event.value)
-    s, item, t = state, event.item_id, float(event.ts)
-    content: Content = (s.content, s.content_mass, s.content_ts)
-    pending = s.pending
-    if sig.content != 0.0:
-        if vector is not None:
-            content = _content(content, vector, sig.content, t, params.normalize_items,
-                               params.content_half_life)
-        else:
-            pending = (pending + (Pending(item, sig.content, t),))[-params.pending_max:]
-    h = item_hash(item)
-    pos = _positives(s.positives, item, sig.positive, params.weights.is_negative(event.type),
-                     params.positives_max, h in s.seen)
-    new = UserState(
-        s.user_id, content[0], content[1], content[2], s.cf,
-        s.cf_version if pos is None else None,
-        (s.recent + (Recent(item, event.type, t, sig.content),))[-params.recent_max:],
-        s.positives if pos is None else pos,
-        _seen(s.seen, h, params.seen_max), pending, s.n_events + 1, max(s.last_ts, t),
-    )
-    return refresh_cf(new, cf) if cf is not None else new
+    return apply_events(state, (event,), (vector,), params, cf)
+
+
+def fold_content(c: Content, vecs: Sequence[np.ndarray], ws: Sequence[float], ts: Sequence[float],
+                 normalize: bool, half_life: float) -> Content:
+    """Fold weighted item vectors into the decayed interest sum ``(Σ w·x, Σ w, newest t)``.
+
+    The decayed sum has a closed form: with ``T`` the newest time folded so far,
+    ``v = Σ w_i · 2^(-(T - t_i)/h) · x_i``, so a batch is one decay of the old sum plus one
+    (events x dim) product, not a numpy round trip per event; the result is the same in any
+    event order (out-of-order events are discounted, never amplified), up to float rounding.
+    ``x`` is the unit vector when ``normalize``; zero vectors carry no direction and are
+    ignored, as are vectors of another dimension than the sum's (or the first one's).
+    """
+    v, mass, t0 = c
+    dim = v.shape if v is not None else None
+    rows: list[np.ndarray] = []
+    inv: list[float] = []
+    keep_w: list[float] = []
+    keep_t: list[float] = []
+    for vec, w, t in zip(vecs, ws, ts):
+        x = np.asarray(vec, dtype=np.float32).reshape(-1)
+        if w == 0.0 or (dim is not None and x.shape != dim):
+            continue
+        n = 1.0
+        if normalize:
+            n = math.sqrt(float(np.dot(x, x)))
+            if not (n > 0 and math.isfinite(n)):
+                continue
+        dim = x.shape
+        rows.append(x)
+        inv.append(1.0 / n)
+        keep_w.append(w)
+        keep_t.append(t)
+    if not rows:
+        return c
+    tw = np.asarray(keep_t, dtype=np.float64)
+    top = float(tw.max()) if v is None else max(t0, float(tw.max()))
+    if math.isinf(half_life):
+        wd, d_old = np.asarray(keep_w, dtype=np.float64), 1.0
+    else:
+        wd = np.asarray(keep_w, dtype=np.float64) * np.exp(-LN2 * (top - tw) / half_life)
+        d_old = decay_factor(top - t0, half_life)
+    coef = (wd * np.asarray(inv)).astype(np.float32)
+    add = coef @ np.vstack(rows) if len(rows) > 1 else coef[0] * rows[0]
+    if v is None:
+        return add, float(wd.sum()), top
+    return v * np.float32(d_old) + add, mass * d_old + float(wd.sum()), top
 
 
 def apply_events(state: UserState, events: Iterable[Any], vectors: Sequence[np.ndarray | None],
                  params: UserParams, cf: CFModel | None = None) -> UserState:
     """Several events of one user in order; the CF solve runs once at the end.
 
-    The same state as folding :func:`apply_event` over the events (a unit test checks it),
-    but the seen set and the bounded lists are copied once per call, not once per event.
+    The same state as folding the events one at a time (a unit test checks it), but the
+    seen set and the bounded lists are copied once per call, not once per event, and the
+    content vector is folded in one product (:func:`fold_content`).
     """
     s = state
-    weights, normalize, half_life = params.weights, params.normalize_items, params.content_half_life
-    content: Content = (s.content, s.content_mass, s.content_ts)
+    weights = params.weights
     pending, recent, seen = list(s.pending), list(s.recent), dict(s.seen)
-    positives, cf_version, n, last = s.positives, s.cf_version, s.n_events, s.last_ts
+    pos = dict(s.positives)  # item → weight, oldest first (one copy per call, not per event)
+    cf_version, n, last = s.cf_version, s.n_events, s.last_ts
+    c_vecs: list[np.ndarray] = []
+    c_w: list[float] = []
+    c_t: list[float] = []
     for ev, vec in zip(events, vectors):
         sig = weights.signal(ev.type, ev.value)
         item, t = ev.item_id, float(ev.ts)
         if sig.content != 0.0:
             if vec is not None:
-                content = _content(content, vec, sig.content, t, normalize, half_life)
+                c_vecs.append(vec)
+                c_w.append(sig.content)
+                c_t.append(t)
             else:
                 pending.append(Pending(item, sig.content, t))
                 if len(pending) > params.pending_max:
                     del pending[: len(pending) - params.pending_max]
         h = item_hash(item)
-        pos = _positives(positives, item, sig.positive, weights.is_negative(ev.type),
-                         params.positives_max, h in seen)
-        if pos is not None:
-            positives, cf_version = pos, None
+        if weights.is_negative(ev.type):
+            if h in seen and pos.pop(item, None) is not None:  # positives ⊆ seen
+                cf_version = None
+        elif sig.positive > 0:
+            old = pos.pop(item, 0.0) if h in seen else 0.0
+            pos[item] = max(sig.positive, old)
+            if len(pos) > params.positives_max:
+                del pos[next(iter(pos))]
+            cf_version = None
         recent.append(Recent(item, ev.type, t, sig.content))
         if len(recent) > params.recent_max:
             del recent[: len(recent) - params.recent_max]
@@ -206,8 +199,10 @@ def apply_events(state: UserState, events: Iterable[Any], vectors: Sequence[np.n
     if n == s.n_events:
         new = s
     else:
+        content = fold_content((s.content, s.content_mass, s.content_ts), c_vecs, c_w, c_t,
+                               params.normalize_items, params.content_half_life)
         new = UserState(s.user_id, content[0], content[1], content[2], s.cf, cf_version,
-                        tuple(recent), positives, seen, tuple(pending), n, last)
+                        tuple(recent), tuple(pos.items()), seen, tuple(pending), n, last)
     return refresh_cf(new, cf) if cf is not None else new
 
 

@@ -46,6 +46,9 @@ class EventWeights:
             raise StateError(f"content_scale must be > 0, got {self.content_scale}")
         steps = tuple(sorted(((float(t), float(w)) for t, w in self.rating_steps), reverse=True))
         object.__setattr__(self, "rating_steps", steps)
+        # The signal of a fixed-weight type never changes: one dict lookup per event.
+        object.__setattr__(self, "_fixed", {t: Signal(max(float(w), 0.0), float(w))
+                                            for t, w in self.types.items() if w != VALUED})
 
     @classmethod
     def from_specs(cls, specs: Mapping[str, Any], **kw: Any) -> "EventWeights":
@@ -71,6 +74,9 @@ class EventWeights:
 
     def signal(self, etype: str, value: float | None) -> Signal:
         """The (positive, content) weights of one event; unknown types raise."""
+        fixed = self._fixed.get(etype)  # type: ignore[attr-defined]
+        if fixed is not None:
+            return fixed
         w = self.types.get(etype)
         if w is None:
             raise UnknownEventType(etype, list(self.types))

@@ -215,7 +215,28 @@ def test_apply_events_equals_folding_apply_event() -> None:
         many = UserState("u1")
         for i in range(0, len(evs), cut):
             many = apply_events(many, evs[i:i + cut], vs[i:i + cut], p)
-        assert np.array_equal(many.content, one.content) and many.content_mass == one.content_mass
+        # one product per batch instead of one fold per event: equal up to float32 rounding
+        assert np.allclose(many.content, one.content, rtol=1e-5, atol=1e-6)
+        assert many.content_mass == pytest.approx(one.content_mass, rel=1e-9)
         assert (many.recent, many.positives, list(many.seen), many.pending, many.n_events,
                 many.last_ts, many.cf_version) == (one.recent, one.positives, list(one.seen),
                                                    one.pending, one.n_events, one.last_ts, one.cf_version)
+
+
+def test_fold_content_is_the_closed_form_in_any_order() -> None:
+    """One product per batch: Σ w·2^(-(T-t)/h)·x̂ with T the newest time, whatever the order."""
+    from streams.state.user import fold_content
+    rng = np.random.default_rng(9)
+    xs = [rng.normal(size=6) for _ in range(5)]
+    ws, ts = [1.0, -2.0, 0.5, 3.0, 1.0], [10 * H, 2 * H, 7 * H, 0.0, 10 * H]
+    want = sum(w * 2 ** (-(10 * H - t) / H) * x / np.linalg.norm(x) for x, w, t in zip(xs, ws, ts))
+    mass = sum(w * 2 ** (-(10 * H - t) / H) for w, t in zip(ws, ts))
+    for order in ([0, 1, 2, 3, 4], [3, 1, 4, 0, 2]):
+        v, m, t = fold_content((None, 0.0, 0.0), [xs[i] for i in order], [ws[i] for i in order],
+                               [ts[i] for i in order], True, H)
+        assert np.allclose(v, want, rtol=1e-5) and m == pytest.approx(mass) and t == 10 * H
+    # an older sum decays to the new time; zero vectors and other dimensions are ignored
+    v2, m2, t2 = fold_content((np.ones(6, np.float32), 2.0, 9 * H),
+                              [xs[0], np.zeros(6), np.ones(3)], [1.0, 5.0, 5.0], [11 * H] * 3, True, H)
+    assert np.allclose(v2, 0.25 * np.ones(6) + xs[0] / np.linalg.norm(xs[0]), rtol=1e-5)
+    assert m2 == pytest.approx(2.0 * 0.25 + 1.0) and t2 == 11 * H
