@@ -41,8 +41,10 @@ class WorkerTuning(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GENRE_WORKER_", frozen=True, extra="ignore")
     batch_max: int = Field(default=10_000, ge=1, description="events per take_events batch (at most)")
-    batch_within_s: float = Field(default=0.25, gt=0, description="max wait to fill a batch")
-    batch_idle_s: float = Field(default=0.003, ge=0,
+    # Under a backlog the channel queue is never empty, so batches fill to thousands of
+    # events whatever these say; when events trickle in, they are latency added to a list.
+    batch_within_s: float = Field(default=0.005, gt=0, description="max wait to fill a batch")
+    batch_idle_s: float = Field(default=0.001, ge=0,
                                 description="a batch ends when no event arrived for this long")
     dedup_window: int = Field(default=32, ge=0, le=65535,
                               description="event ids kept per user; must cover one commit interval")
