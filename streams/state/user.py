@@ -17,6 +17,7 @@ from streams.state.decay import decay_factor
 from streams.state.errors import StateError
 from streams.state.foldin import CFModel, fold_in
 from streams.state.ordering import item_hash
+from streams.state.seen import SeenSet, fingerprint, item_fingerprint
 from streams.state.weights import EventWeights
 
 DAY = 86_400.0
@@ -39,9 +40,11 @@ class Pending(NamedTuple):
 class UserParams:
     """Bounds and decay of the user state.
 
-    ``seen_max`` bounds the filter set: past it the oldest items may be recommended again
-    (1,000 covers 99.9 % of MovieLens users; 4 bytes each serialised). ``positives_max``
-    bounds both the fold-in solve and the session history.
+    ``seen_max`` bounds the filter set: the last ``seen_max`` distinct items (1,000 covers
+    99.9 % of MovieLens users) and every positive are always in it; older ones may be
+    recommended again. It holds at most ``2·seen_max + positives_max`` fingerprints
+    (~13 bits each serialised, see ``streams.state.seen``). ``positives_max`` bounds both
+    the fold-in solve and the session history.
     """
 
     weights: EventWeights = field(default_factory=EventWeights)
@@ -69,13 +72,13 @@ class UserState:
     cf_version: str | None = None  # model version ``cf`` was solved against; None = stale
     recent: tuple[Recent, ...] = ()  # oldest first
     positives: tuple[tuple[str, float], ...] = ()  # unique items, oldest first
-    seen: dict[int, None] = field(default_factory=dict)  # item_hash → None, insertion-ordered
+    seen: SeenSet = field(default_factory=SeenSet)  # fingerprints of the items interacted with
     pending: tuple[Pending, ...] = ()
     n_events: int = 0
     last_ts: float = 0.0
 
     def has_seen(self, item_id: str) -> bool:
-        return item_hash(item_id) in self.seen
+        return self.seen.has(item_id)
 
     def recent_positives(self, n: int) -> list[tuple[str, float]]:
         """The last ``n`` positives, newest first (the session history)."""
@@ -127,14 +130,9 @@ def _positives(pos: tuple[tuple[str, float], ...], item: str, w: float, negative
     return (rest + ((item, max(w, old or 0.0)),))[-cap:]
 
 
-def _seen(seen: dict[int, None], h: int, cap: int) -> dict[int, None]:
-    """Least-recently-interacted eviction, so the recent positives are always in it."""
-    new = dict(seen)
-    new.pop(h, None)
-    new[h] = None
-    while len(new) > cap:
-        del new[next(iter(new))]
-    return new
+def _pinned(positives: tuple[tuple[str, float], ...]) -> Callable[[], list[int]]:
+    """The positives' fingerprints, computed only when the seen set rotates."""
+    return lambda: [item_fingerprint(i) for i, _ in positives]
 
 
 def apply_event(state: UserState, event: Any, vector: np.ndarray | None, params: UserParams,
@@ -155,15 +153,16 @@ def apply_event(state: UserState, event: Any, vector: np.ndarray | None, params:
                                params.content_half_life)
         else:
             pending = (pending + (Pending(item, sig.content, t),))[-params.pending_max:]
-    h = item_hash(item)
+    fp = fingerprint(item_hash(item))
     pos = _positives(s.positives, item, sig.positive, params.weights.is_negative(event.type),
-                     params.positives_max, h in s.seen)
+                     params.positives_max, fp in s.seen)
+    positives = s.positives if pos is None else pos
     new = UserState(
         s.user_id, content[0], content[1], content[2], s.cf,
         s.cf_version if pos is None else None,
         (s.recent + (Recent(item, event.type, t, sig.content),))[-params.recent_max:],
-        s.positives if pos is None else pos,
-        _seen(s.seen, h, params.seen_max), pending, s.n_events + 1, max(s.last_ts, t),
+        positives, s.seen.added(fp, params.seen_max, _pinned(positives)), pending,
+        s.n_events + 1, max(s.last_ts, t),
     )
     return refresh_cf(new, cf) if cf is not None else new
 
@@ -178,7 +177,7 @@ def apply_events(state: UserState, events: Iterable[Any], vectors: Sequence[np.n
     s = state
     weights, normalize, half_life = params.weights, params.normalize_items, params.content_half_life
     content: Content = (s.content, s.content_mass, s.content_ts)
-    pending, recent, seen = list(s.pending), list(s.recent), dict(s.seen)
+    pending, recent, seen = list(s.pending), list(s.recent), s.seen.updating()
     positives, cf_version, n, last = s.positives, s.cf_version, s.n_events, s.last_ts
     for ev, vec in zip(events, vectors):
         sig = weights.signal(ev.type, ev.value)
@@ -190,24 +189,21 @@ def apply_events(state: UserState, events: Iterable[Any], vectors: Sequence[np.n
                 pending.append(Pending(item, sig.content, t))
                 if len(pending) > params.pending_max:
                     del pending[: len(pending) - params.pending_max]
-        h = item_hash(item)
+        fp = fingerprint(item_hash(item))
         pos = _positives(positives, item, sig.positive, weights.is_negative(ev.type),
-                         params.positives_max, h in seen)
+                         params.positives_max, fp in seen)
         if pos is not None:
             positives, cf_version = pos, None
         recent.append(Recent(item, ev.type, t, sig.content))
         if len(recent) > params.recent_max:
             del recent[: len(recent) - params.recent_max]
-        seen.pop(h, None)
-        seen[h] = None
-        while len(seen) > params.seen_max:
-            del seen[next(iter(seen))]
+        seen.add(fp, params.seen_max, _pinned(positives))
         n, last = n + 1, max(last, t)
     if n == s.n_events:
         new = s
     else:
         new = UserState(s.user_id, content[0], content[1], content[2], s.cf, cf_version,
-                        tuple(recent), positives, seen, tuple(pending), n, last)
+                        tuple(recent), positives, seen.done(), tuple(pending), n, last)
     return refresh_cf(new, cf) if cf is not None else new
 
 
