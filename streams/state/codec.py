@@ -8,9 +8,11 @@ each below 128; ``strs`` is a column of UTF-8 byte lengths then the bytes; see
     counts: uints [n_events, kinds, recent, literal recent ids, positives, weights, pending]
     strings: strs [user_id, cf_version?, kind types, literal recent ids, positive ids, pending ids]
     floats: f64 [kind weights, positive weights (distinct), pending (weight, ts) pairs]
-    codes: uints [recent kind, recent ref, positive weight index]   ages: sints(recent)
+    codes: bit-packed columns, each as wide as its largest value needs:
+           recent kind, recent ref, positive weight index      ages: sints(recent)
     [content: dim:uint scale:f32 int8 x dim]  [cf: the same]
-    seen: ``SeenSet.write`` (two Elias-Fano coded fingerprint generations)
+    seen: ``SeenSet.write`` (two Elias-Fano coded fingerprint generations, the positives'
+          fingerprints left out of ``new``: the reader recomputes them from their ids)
 
 Vectors are int8 with one float32 scale (symmetric, scale = max|v| / 127): cosine to the
 float32 vector ≥ 0.9999 at 384-d, a quarter of float32's bytes. A recent event is a kind
@@ -29,8 +31,8 @@ import numpy as np
 
 from streams.state import codec_v1
 from streams.state.errors import StateError
-from streams.state.packing import Reader, Writer
-from streams.state.seen import SeenSet
+from streams.state.packing import Reader, Writer, pack_bits, packed_size, unpack_bits
+from streams.state.seen import SeenSet, item_fingerprints
 from streams.state.user import Pending, Recent, UserState
 
 MAGIC = b"GU2"
@@ -60,6 +62,15 @@ def _get_vec(r: Reader) -> np.ndarray:
     return r.array(n, "i1").astype(np.float32) * scale
 
 
+def _width(n: int) -> int:
+    """Bits for an index below ``n``."""
+    return (n - 1).bit_length() if n > 1 else 0
+
+
+def _bits(r: Reader, n: int, width: int) -> list[int]:
+    return unpack_bits(r.raw(packed_size(n, width)), n, width).tolist()
+
+
 def _index(values: list[Any] | tuple[Any, ...]) -> dict[Any, int]:
     """Distinct values → their index, in order of first appearance."""
     return {v: k for k, v in enumerate(dict.fromkeys(values))}
@@ -82,7 +93,9 @@ def to_bytes(s: UserState, parts: dict[str, int] | None = None) -> bytes:
     w.strs([s.user_id, *([s.cf_version] if s.cf_version is not None else ()), *(t for t, _ in kinds),
             *literal, *pids, *(p.item_id for p in pending)])
     w.f64(*(wt for _, wt in kinds), *palette, *(v for p in pending for v in (p.weight, p.ts)))
-    w.uints([*map(kinds.__getitem__, keys), *refs, *map(palette.__getitem__, pws)])
+    w.raw(pack_bits(list(map(kinds.__getitem__, keys)), _width(len(kinds))))
+    w.raw(pack_bits(refs, len(pids).bit_length()))
+    w.raw(pack_bits(list(map(palette.__getitem__, pws)), _width(len(palette))))
     ages = [round((s.last_ts - t) * 1000.0) for t in rts]
     w.sints([a - b for a, b in zip(ages, [0, *ages])])
     at = len(w.buf)
@@ -92,7 +105,7 @@ def to_bytes(s: UserState, parts: dict[str, int] | None = None) -> bytes:
     if s.cf is not None:
         _put_vec(w, s.cf)
     cf_end = len(w.buf)
-    s.seen.write(w)
+    s.seen.write(w, item_fingerprints(pids))
     if parts is not None:
         parts["content"] = content_end - at
         parts["cf"] = cf_end - content_end
@@ -118,13 +131,15 @@ def from_bytes(buf: bytes) -> UserState:
     pos_ids, pend_ids = strs[at + nk + nl: at + nk + nl + npos], strs[at + nk + nl + npos:]
     floats = r.f64(nk + npal + 2 * npend)
     kinds, palette, pend = list(zip(types, floats[:nk])), floats[nk: nk + npal], floats[nk + npal:]
-    codes = r.uints(2 * nr + npos)
+    kcodes = _bits(r, nr, _width(nk))
+    refs = _bits(r, nr, npos.bit_length())
+    pcodes = _bits(r, npos, _width(npal))
     deltas = r.sints(nr)
     try:
-        positives = tuple(zip(pos_ids, [palette[c] for c in codes[2 * nr:]]))
+        positives = tuple(zip(pos_ids, [palette[c] for c in pcodes]))
         lit = iter(literal)
         recent, age = [], 0
-        for code, ref, delta in zip(codes[:nr], codes[nr: 2 * nr], deltas):
+        for code, ref, delta in zip(kcodes, refs, deltas):
             age += delta
             t, wt = kinds[code]
             recent.append(Recent(pos_ids[ref - 1] if ref else next(lit), t, last - age / 1000.0, wt))
@@ -132,7 +147,7 @@ def from_bytes(buf: bytes) -> UserState:
         raise StateError("user state refers past one of its lists") from None
     content = _get_vec(r) if flags & _CONTENT else None
     cf = _get_vec(r) if flags & _CF else None
-    seen = SeenSet.read(r)
+    seen = SeenSet.read(r, item_fingerprints(pos_ids))
     r.end()
     return UserState(
         user_id=user_id, content=content, content_mass=mass, content_ts=cts, cf=cf,

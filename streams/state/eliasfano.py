@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from streams.state.errors import StateError
+from streams.state.packing import pack_bits, unpack_bits
 
 
 def low_bits(n: int, bits: int) -> int:
@@ -32,10 +33,7 @@ def encode(values: np.ndarray, bits: int) -> bytes:
     if n == 0:
         return b""
     lo = low_bits(n, bits)
-    low = b""
-    if lo:  # each value's 32 bits, little-endian bit order, cut to the low ``lo``
-        every = np.unpackbits(v.view(np.uint8).reshape(n, 4), axis=1, bitorder="little")
-        low = np.packbits(every[:, :lo].ravel(), bitorder="little").tobytes()
+    low = pack_bits(v, lo)  # pack_bits keeps the low ``lo`` bits of each value
     high = np.zeros(n + (1 << (bits - lo)), dtype=np.uint8)
     high[(v >> np.uint32(lo)).astype(np.intp) + np.arange(n)] = 1
     return low + np.packbits(high, bitorder="little").tobytes()
@@ -55,7 +53,5 @@ def decode(buf: bytes | memoryview, n: int, bits: int) -> np.ndarray:
         raise StateError(f"Elias-Fano block holds {ones.size} values, expected {n}")
     out = (ones - np.arange(n)).astype("<u4") << np.uint32(lo)
     if lo:
-        every = np.zeros((n, 32), dtype=np.uint8)
-        every[:, :lo] = np.unpackbits(raw[:nlow], count=n * lo, bitorder="little").reshape(n, lo)
-        out |= np.packbits(every, axis=1, bitorder="little").view("<u4").ravel()
+        out |= unpack_bits(raw[:nlow], n, lo)
     return out

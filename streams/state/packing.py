@@ -13,6 +13,29 @@ import numpy as np
 from streams.state.errors import StateError
 
 
+def pack_bits(values: np.ndarray | list[int], width: int) -> bytes:
+    """The low ``width`` (≤ 32) bits of each int, packed, little-endian bit order."""
+    a = np.asarray(values, dtype="<u4")
+    if width == 0 or a.size == 0:
+        return b""
+    every = np.unpackbits(a.view(np.uint8).reshape(a.size, 4), axis=1, bitorder="little")
+    return np.packbits(every[:, :width].ravel(), bitorder="little").tobytes()
+
+
+def packed_size(n: int, width: int) -> int:
+    return (n * width + 7) // 8
+
+
+def unpack_bits(buf: bytes | np.ndarray, n: int, width: int) -> np.ndarray:
+    """Inverse of :func:`pack_bits` (uint32)."""
+    if width == 0 or n == 0:
+        return np.zeros(n, dtype=np.uint32)
+    every = np.zeros((n, 32), dtype=np.uint8)
+    raw = np.frombuffer(buf, dtype=np.uint8) if not isinstance(buf, np.ndarray) else buf
+    every[:, :width] = np.unpackbits(raw, count=n * width, bitorder="little").reshape(n, width)
+    return np.packbits(every, axis=1, bitorder="little").view("<u4").ravel()
+
+
 class Writer:
     def __init__(self, head: bytes = b"") -> None:
         self.buf = bytearray(head)

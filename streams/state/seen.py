@@ -22,7 +22,7 @@ import numpy as np
 
 from streams.state import eliasfano
 from streams.state.ordering import item_hash
-from streams.state.packing import Reader, Writer
+from streams.state.packing import Reader, Writer, pack_bits, packed_size, unpack_bits
 
 FP_BITS = 20
 FP_SPARE = 16  # extra hits a filter fetches for false positives (P(more than 16) < 1e-13 at 1,000)
@@ -41,6 +41,10 @@ def fingerprints(hashes: np.ndarray) -> np.ndarray:
 
 def item_fingerprint(item_id: str) -> int:
     return item_hash(item_id) >> _SHIFT
+
+
+def item_fingerprints(item_ids: Iterable[str]) -> list[int]:
+    return [h >> _SHIFT for h in map(item_hash, item_ids)]
 
 
 class SeenSet:
@@ -98,22 +102,31 @@ class SeenSet:
         u.add(fp, keep, pinned)
         return u.done()
 
-    def write(self, w: Writer) -> None:
-        """Both generations' sizes, then each Elias-Fano coded (sorted: canonical)."""
+    def write(self, w: Writer, implied: Iterable[int] = ()) -> None:
+        """Both generations Elias-Fano coded (sorted: canonical). ``implied`` are
+        fingerprints the reader can recompute (the positives'): one bit each says whether
+        it is in ``new``, which is then coded without them (~12 bits saved per item)."""
         if self._old_bytes is None:
             self._old_bytes = _encode(self.old)
+        imp = sorted(set(implied))
+        new = self.new.difference(imp) if imp else self.new
         w.uint(len(self.old))
-        w.uint(len(self.new))
+        w.uint(len(new))
         w.raw(self._old_bytes)
-        w.raw(_encode(self.new))
+        w.raw(pack_bits([fp in self.new for fp in imp], 1))
+        w.raw(_encode(new))
 
     @classmethod
-    def read(cls, r: Reader) -> "SeenSet":
+    def read(cls, r: Reader, implied: Iterable[int] = ()) -> "SeenSet":
+        """Inverse of :meth:`write`, given the same ``implied`` fingerprints."""
         n_old, n_new = r.uint(), r.uint()
         old_bytes = r.raw(eliasfano.size(n_old, FP_BITS))
         old = eliasfano.decode(old_bytes, n_old, FP_BITS)
-        new = eliasfano.decode(r.raw(eliasfano.size(n_new, FP_BITS)), n_new, FP_BITS)
-        return cls(old.tolist(), new.tolist(), bytes(old_bytes))
+        imp = sorted(set(implied))
+        flags = unpack_bits(r.raw(packed_size(len(imp), 1)), len(imp), 1)
+        new = eliasfano.decode(r.raw(eliasfano.size(n_new, FP_BITS)), n_new, FP_BITS).tolist()
+        new.extend(fp for fp, f in zip(imp, flags.tolist()) if f)
+        return cls(old.tolist(), new, bytes(old_bytes))
 
 
 def _encode(gen: frozenset[int]) -> bytes:

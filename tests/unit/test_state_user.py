@@ -208,6 +208,20 @@ def test_bytes_round_trip() -> None:
         from_bytes(to_bytes(s) + b"x")
 
 
+def test_round_trip_after_rotations_is_exact_and_evolves_alike() -> None:
+    """Positives pinned in ``old``, some in ``new``: the elided fingerprints come back."""
+    p = UserParams(seen_max=8, positives_max=4, recent_max=5)
+    rng = np.random.default_rng(4)
+    s = UserState("u1")
+    for k in range(200):
+        t, v = [("click", None), ("rating", 1.0), ("unfavourite", None)][int(rng.integers(3))]
+        s = apply_event(s, ev(f"i{int(rng.integers(40))}", t, float(k), v), None, p)
+        r = from_bytes(to_bytes(s))
+        assert r.seen == s.seen and r.positives == s.positives and to_bytes(r) == to_bytes(s)
+        nxt = ev(f"i{int(rng.integers(40))}", "click", k + 0.5)
+        assert apply_event(r, nxt, None, p).seen == apply_event(s, nxt, None, p).seen
+
+
 def test_odd_ids_and_empty_state_round_trip() -> None:
     s = UserState("u\x00ü")
     assert from_bytes(to_bytes(s)).user_id == s.user_id and not from_bytes(to_bytes(s)).seen
