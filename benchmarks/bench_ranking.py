@@ -83,7 +83,7 @@ def faiss_only(r: Ranker, jobs: list[Job]) -> None:
         groups: dict[int, list[np.ndarray]] = {}
         for p, q in qs:
             if q is not None:
-                need = p.cfg.candidates + len(p.user.seen)
+                need = p.cfg.candidates + p.user.seen.overfetch
                 groups.setdefault(min(-(-need // 64) * 64, len(index)), []).append(q)
         for fetch, group in groups.items():
             index.search_batch(np.vstack(group), fetch)

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from streams import localkafka  # noqa: E402
 from streams.agents import record  # noqa: E402
+from streams.state import codec  # noqa: E402
 from streams.kafka_io import make_consumer, make_producer  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.topics import create_topics  # noqa: E402
@@ -151,6 +152,19 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def breakdown(values: list[bytes]) -> dict[str, float]:
+    """Mean bytes per part of a users-table value (the state re-encoded: the codec is
+    canonical, so its sections add up to the stored bytes)."""
+    tot: dict[str, float] = {}
+    for v in values:
+        rec = record.decode(v)
+        parts = {"event ids": len(v) - len(codec.to_bytes(rec.state))}
+        codec.to_bytes(rec.state, parts)
+        for k, n in parts.items():
+            tot[k] = tot.get(k, 0) + n
+    return {k: n / max(len(values), 1) for k, n in tot.items()}
+
+
 def table_bytes(s: Settings) -> list[int]:
     name = f"{s.app_id}-users-changelog"
     c = make_consumer(s, f"size-{uuid.uuid4().hex[:6]}")
@@ -170,6 +184,8 @@ def table_bytes(s: Settings) -> list[int]:
     print(f"  sample user: {sample.state.n_events} events, seen {len(sample.state.seen)}, "
           f"content dim {sample.state.content.size if sample.state.content is not None else 0}, "
           f"event ids kept {len(sample.event_keys)}")
+    parts = breakdown(list(last.values()))
+    print("  mean bytes by part: " + ", ".join(f"{k} {n:,.0f}" for k, n in parts.items()))
     return [len(v) for v in last.values()]
 
 

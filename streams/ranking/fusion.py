@@ -20,7 +20,7 @@ import numpy as np
 from streams.ranking.config import FusionConfig
 from streams.ranking.mmr import mmr
 from streams.ranking.normalise import normalise_values
-from streams.recommenders.base import Context, Found, Recommender, Scored, in_sorted, score_items, seen_sorted
+from streams.recommenders.base import Context, Found, Recommender, Scored, is_seen, score_items, seen_sorted
 from streams.state.ordering import item_hash, top_k_indices
 from streams.state.user import UserState
 
@@ -184,7 +184,7 @@ class _Local:
         if self.user.seen:
             if self._seen is None:
                 self._seen = seen_sorted(self.user)
-            bad |= in_sorted(self.hashes(keys), self._seen)  # type: ignore[arg-type]
+            bad |= is_seen(self.hashes(keys), self._seen)
         if self.ctx.exclude:
             names, ex = self.names, self.ctx.exclude
             bad |= np.fromiter((names[k] in ex for k in keys.tolist()), dtype=bool, count=keys.size)

@@ -29,7 +29,7 @@ from streams.ranking.indexes import CFIndex, ContentIndex
 from streams.ranking.keys import ItemKeys
 from streams.ranking.sources import SharedPopular, top_valid_rows
 from streams.recommenders import create
-from streams.recommenders.base import Context, Found, gather_rows, in_sorted, seen_sorted
+from streams.recommenders.base import Context, Found, gather_rows, is_seen, seen_sorted
 from streams.recommenders.dense import DenseSource
 from streams.recommenders.vector import unit
 from streams.state.foldin import CFModel, fold_in
@@ -63,7 +63,7 @@ class Plan:
     content_q: np.ndarray | None = None
     cf_u: np.ndarray | None = None
     tops: dict[str, Top] = field(default_factory=dict)  # content / cf candidates from the search
-    seen: np.ndarray | None = None  # the user's seen hashes, sorted (None: none seen)
+    seen: np.ndarray | None = None  # the user's seen fingerprints, sorted (None: none seen)
 
 
 class Ranker:
@@ -140,7 +140,7 @@ class Ranker:
             return
         groups: dict[int, list[tuple[Plan, np.ndarray]]] = {}
         for p, q in todo:
-            need = p.cfg.candidates + len(p.user.seen)
+            need = p.cfg.candidates + p.user.seen.overfetch
             fetch = min(-(-need // 64) * 64, len(index))  # few distinct sizes, little over-fetch
             groups.setdefault(fetch, []).append((p, q))
         for fetch, group in groups.items():
@@ -187,7 +187,7 @@ class _Request:
     def blocked(self, keys: np.ndarray) -> np.ndarray:
         bad = self.k.deleted[keys]
         if self.p.seen is not None:
-            bad |= in_sorted(self.k.hash[keys], self.p.seen)
+            bad |= is_seen(self.k.hash[keys], self.p.seen)
         return bad
 
     def ids(self, keys: np.ndarray) -> list[str]:
@@ -207,7 +207,7 @@ class _Request:
         stats, user = self.r.stats, self.p.user
         if name == "popular":
             arr = self.r.popular.scores
-            cand = self.r.popular.head(n + len(user.seen) + len(ctx.exclude))
+            cand = self.r.popular.head(n + user.seen.overfetch + len(ctx.exclude))
         else:
             arr = self.dense(name, ctx)
             if arr is None or arr.size == 0:

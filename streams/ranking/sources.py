@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from streams.recommenders.base import EMPTY, Context, Found, Scored, gather_rows, in_sorted, seen_sorted
+from streams.recommenders.base import EMPTY, Context, Found, Scored, gather_rows, is_seen, seen_sorted
+from streams.state.seen import FP_SPARE
 from streams.recommenders.dense import DenseSource
 from streams.state.items import ItemStats
 from streams.state.ordering import top_k_indices
@@ -87,20 +88,21 @@ def top_valid_rows(stats: ItemStats, cand: np.ndarray, arr: np.ndarray, seen: np
                    excluded: Callable[[np.ndarray], np.ndarray] | None, k: int,
                    n_excluded: int = 0) -> np.ndarray:
     """ItemStats rows of the top-k of ``arr`` over ``cand``: not removed, not seen (``seen``:
-    sorted hashes), not ``excluded`` (a mask over rows, dropping at most ``n_excluded``);
+    sorted fingerprints), not ``excluded`` (a mask over rows, dropping at most ``n_excluded``);
     best first, ties by stable hash.
 
-    The seen/excluded tests run on the best k + |seen| + n_excluded only (they cannot drop
-    more, so the unseen top-k is among them), not on every candidate.
+    The seen/excluded tests run on the best k + |seen| + FP_SPARE + n_excluded only (they
+    drop at most |seen| seen items plus rare fingerprint false positives), not on every
+    candidate.
     """
     if cand.size == 0:
         return cand
     hashes = stats.ids.hashes
     cand = cand[~stats.removed[cand]]
-    spare = (seen.size if seen is not None else 0) + (n_excluded if excluded is not None else 0)
+    spare = (seen.size + FP_SPARE if seen is not None else 0) + (n_excluded if excluded is not None else 0)
     top = cand[top_k_indices(arr[cand], hashes[cand], k + spare)] if cand.size else cand
     if seen is not None and top.size:
-        top = top[~in_sorted(hashes[top], seen)]
+        top = top[~is_seen(hashes[top], seen)]
     if excluded is not None and top.size:
         top = top[~excluded(top)]
     return top[:k]
@@ -144,7 +146,7 @@ class SharedPopular:
         if not isinstance(want, int):
             got = ((i, ids.get(i)) for i in want)
             return Scored({i: float(arr[j]) for i, j in got if j is not None and j < arr.size}, 0.0)
-        head = self._order[: want + len(user.seen) + len(ctx.exclude)]
+        head = self._order[: want + user.seen.overfetch + len(ctx.exclude)]
         return Scored(_top_valid(self.stats, head, arr, user, ctx, want), 0.0)
 
     def score_items(self, user: UserState, ctx: Context, items: Sequence[str]) -> Found:

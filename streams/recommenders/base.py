@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from streams.state.seen import fingerprints
 from streams.state.user import UserState
 
 
@@ -94,13 +95,17 @@ class VectorSearch(Protocol):
                ) -> list[list[tuple[str, float]]]: ...
 
 
-def seen_hashes(user: UserState) -> np.ndarray:
-    return np.fromiter(user.seen.keys(), dtype=np.uint32, count=len(user.seen))
-
-
 def seen_sorted(user: UserState) -> np.ndarray | None:
-    """The user's seen hashes sorted (for :func:`in_sorted`); None when nothing is seen."""
-    return np.sort(seen_hashes(user)) if user.seen else None
+    """The user's seen fingerprints sorted (for :func:`is_seen`); None when nothing is seen."""
+    return user.seen.sorted() if user.seen else None
+
+
+def is_seen(hashes: np.ndarray, seen: np.ndarray | None) -> np.ndarray:
+    """True where an item (by stable 32-bit hash) is in ``seen`` (from :func:`seen_sorted`):
+    compares fingerprints, so it may also hide an unseen item (rate in ``streams.state.seen``)."""
+    if seen is None:
+        return np.zeros(np.shape(hashes), bool)
+    return in_sorted(fingerprints(hashes), seen)
 
 
 def in_sorted(values: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -115,6 +120,4 @@ def in_sorted(values: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 def unseen_mask(hashes: np.ndarray, user: UserState) -> np.ndarray:
     """True where an item (by stable hash) is not in the user's seen set."""
-    if not user.seen:
-        return np.ones(hashes.shape[0], dtype=bool)
-    return ~np.isin(hashes, seen_hashes(user))
+    return ~is_seen(hashes, seen_sorted(user))

@@ -21,7 +21,7 @@ def search_index(index: VectorSearch, query: np.ndarray, user: UserState, ctx: C
         return Scored({i: float(s) for i, s in hits})
     if want <= 0:
         return EMPTY
-    hits = index.search(q, want + len(user.seen) + len(ctx.exclude))[0]
+    hits = index.search(q, want + user.seen.overfetch + len(ctx.exclude))[0]
     return unseen_top(hits, user, ctx, want)
 
 

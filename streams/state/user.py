@@ -17,6 +17,7 @@ from streams.state.decay import LN2, decay_factor
 from streams.state.errors import StateError
 from streams.state.foldin import CFModel, fold_in
 from streams.state.ordering import item_hash
+from streams.state.seen import SeenSet, fingerprint, item_fingerprint
 from streams.state.weights import EventWeights
 
 DAY = 86_400.0
@@ -39,9 +40,11 @@ class Pending(NamedTuple):
 class UserParams:
     """Bounds and decay of the user state.
 
-    ``seen_max`` bounds the filter set: past it the oldest items may be recommended again
-    (1,000 covers 99.9 % of MovieLens users; 4 bytes each serialised). ``positives_max``
-    bounds both the fold-in solve and the session history.
+    ``seen_max`` bounds the filter set: the last ``seen_max`` distinct items (1,000 covers
+    99.9 % of MovieLens users) and every positive are always in it; older ones may be
+    recommended again. It holds at most ``2·seen_max + positives_max`` fingerprints
+    (~13 bits each serialised, see ``streams.state.seen``). ``positives_max`` bounds both
+    the fold-in solve and the session history.
     """
 
     weights: EventWeights = field(default_factory=EventWeights)
@@ -69,13 +72,13 @@ class UserState:
     cf_version: str | None = None  # model version ``cf`` was solved against; None = stale
     recent: tuple[Recent, ...] = ()  # oldest first
     positives: tuple[tuple[str, float], ...] = ()  # unique items, oldest first
-    seen: dict[int, None] = field(default_factory=dict)  # item_hash → None, insertion-ordered
+    seen: SeenSet = field(default_factory=SeenSet)  # fingerprints of the items interacted with
     pending: tuple[Pending, ...] = ()
     n_events: int = 0
     last_ts: float = 0.0
 
     def has_seen(self, item_id: str) -> bool:
-        return item_hash(item_id) in self.seen
+        return self.seen.has(item_id)
 
     def recent_positives(self, n: int) -> list[tuple[str, float]]:
         """The last ``n`` positives, newest first (the session history)."""
@@ -90,6 +93,11 @@ def add_content(s: UserState, vec: np.ndarray, w: float, t: float, normalize: bo
     v, mass, ts = fold_content((s.content, s.content_mass, s.content_ts), (vec,), (w,), (t,),
                                normalize, half_life)
     return replace(s, content=v, content_mass=mass, content_ts=ts)
+
+
+def _pinned(positives: Iterable[str]) -> Callable[[], list[int]]:
+    """The positives' fingerprints, computed only when the seen set rotates."""
+    return lambda: [item_fingerprint(i) for i in positives]
 
 
 def apply_event(state: UserState, event: Any, vector: np.ndarray | None, params: UserParams,
@@ -160,7 +168,7 @@ def apply_events(state: UserState, events: Iterable[Any], vectors: Sequence[np.n
     """
     s = state
     weights = params.weights
-    pending, recent, seen = list(s.pending), list(s.recent), dict(s.seen)
+    pending, recent, seen = list(s.pending), list(s.recent), s.seen.updating()
     pos = dict(s.positives)  # item → weight, oldest first (one copy per call, not per event)
     cf_version, n, last = s.cf_version, s.n_events, s.last_ts
     c_vecs: list[np.ndarray] = []
@@ -178,12 +186,12 @@ def apply_events(state: UserState, events: Iterable[Any], vectors: Sequence[np.n
                 pending.append(Pending(item, sig.content, t))
                 if len(pending) > params.pending_max:
                     del pending[: len(pending) - params.pending_max]
-        h = item_hash(item)
+        fp = fingerprint(item_hash(item))
         if weights.is_negative(ev.type):
-            if h in seen and pos.pop(item, None) is not None:  # positives ⊆ seen
+            if fp in seen and pos.pop(item, None) is not None:  # positives ⊆ seen
                 cf_version = None
         elif sig.positive > 0:
-            old = pos.pop(item, 0.0) if h in seen else 0.0
+            old = pos.pop(item, 0.0) if fp in seen else 0.0
             pos[item] = max(sig.positive, old)
             if len(pos) > params.positives_max:
                 del pos[next(iter(pos))]
@@ -191,10 +199,7 @@ def apply_events(state: UserState, events: Iterable[Any], vectors: Sequence[np.n
         recent.append(Recent(item, ev.type, t, sig.content))
         if len(recent) > params.recent_max:
             del recent[: len(recent) - params.recent_max]
-        seen.pop(h, None)
-        seen[h] = None
-        while len(seen) > params.seen_max:
-            del seen[next(iter(seen))]
+        seen.add(fp, params.seen_max, _pinned(pos))
         n, last = n + 1, max(last, t)
     if n == s.n_events:
         new = s
@@ -202,7 +207,7 @@ def apply_events(state: UserState, events: Iterable[Any], vectors: Sequence[np.n
         content = fold_content((s.content, s.content_mass, s.content_ts), c_vecs, c_w, c_t,
                                params.normalize_items, params.content_half_life)
         new = UserState(s.user_id, content[0], content[1], content[2], s.cf, cf_version,
-                        tuple(recent), tuple(pos.items()), seen, tuple(pending), n, last)
+                        tuple(recent), tuple(pos.items()), seen.done(), tuple(pending), n, last)
     return refresh_cf(new, cf) if cf is not None else new
 
 

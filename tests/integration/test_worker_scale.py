@@ -1,9 +1,9 @@
 """Horizontal scale and crash recovery on the real broker.
 
 Final states are compared with the pure rules applied to each user's events in order.
-Everything must match exactly except the vectors, which the state codec stores as float16
-at every batch boundary (so their last bits depend on where batches were cut): those must
-agree to within storage rounding.
+Everything must match exactly except the vectors, which the state codec stores as int8
+with a scale at every batch boundary (so their last bits depend on where batches were cut):
+those must agree to within storage rounding.
 """
 from __future__ import annotations
 
@@ -73,8 +73,9 @@ def assert_same_states(table: dict[str, bytes], want: dict[str, UserState]) -> N
 
 
 def _close_lists(got: UserState, w: UserState) -> bool:
-    """Same events, order and sets; weights and timestamps to float16/float32 storage precision."""
-    return (got.n_events == w.n_events and list(got.seen) == list(w.seen)
+    """Same events, order and sets (the seen generations exactly); timestamps to the codec's
+    millisecond ages, weights exactly (they are stored as float64 palettes now)."""
+    return (got.n_events == w.n_events and got.seen == w.seen
             and [p.item_id for p in got.pending] == [p.item_id for p in w.pending]
             and [r.item_id for r in got.recent] == [r.item_id for r in w.recent]
             and [r.type for r in got.recent] == [r.type for r in w.recent]

@@ -68,6 +68,20 @@ def test_unreadable_stored_record_restarts_the_user_and_is_counted() -> None:
     assert res.corrupt == 1 and record.decode(table["u1"]).state.n_events == 1
     with pytest.raises(StateError):
         record.decode(b"GR1\x05\x00")  # says 5 ids, holds none
+    with pytest.raises(StateError):
+        record.decode(b"GR2\x05\x00")
+
+
+def test_first_record_format_keys_still_match_new_events() -> None:
+    """GR1 kept 64-bit blake2b keys; GR2 keeps their low 48 bits, which ``event_key`` gives."""
+    from hashlib import blake2b
+    rec = record.decode(record.encode(record.new_record("u1")))
+    full = int.from_bytes(blake2b(b"e1", digest_size=8).digest(), "little")
+    gr1 = b"GR1\x01\x00" + full.to_bytes(8, "little") + record.encode(rec)[5:]
+    assert record.decode(gr1).event_keys == (record.event_key("e1"),) == (full & (2 ** 48 - 1),)
+    up, table = updater(), {"u1": gr1}
+    assert run(up, table, [msg(1)]).duplicates == 1  # msg(1) is e1: recognised as applied
+    assert table["u1"] == gr1
 
 
 def test_cache_serves_only_the_bytes_the_table_holds() -> None:
