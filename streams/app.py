@@ -40,7 +40,11 @@ class WorkerTuning(BaseSettings):
     """
 
     model_config = SettingsConfigDict(env_prefix="GENRE_WORKER_", frozen=True, extra="ignore")
-    batch_max: int = Field(default=10_000, ge=1, description="events per take_events batch (at most)")
+    batch_max: int = Field(default=20_000, ge=1, description="events per batch (at most)")
+    stream_buffer: int = Field(
+        default=20_000, ge=1, description="events Faust may queue for the agent (its "
+        "stream_buffer_maxsize); a backlog batch takes what is queued, and a user's record is "
+        "encoded once per batch, so bigger batches encode less per event")
     # Under a backlog the channel queue is never empty, so batches fill to thousands of
     # events whatever these say; when events trickle in, they are latency added to a list.
     batch_within_s: float = Field(default=0.005, gt=0, description="max wait to fill a batch")
@@ -138,6 +142,7 @@ def faust_config(settings: Settings, tuning: WorkerTuning) -> dict[str, Any]:
         # linger made a table write of one batch take ~100 produce round trips.
         producer_max_batch_size=1_000_000, producer_linger=0.02,
         producer_max_request_size=max(4_000_000, 2 * settings.max_message_bytes),
+        stream_buffer_maxsize=tuning.stream_buffer,
         broker_commit_interval=tuning.commit_interval_s, broker_commit_every=tuning.commit_every,
         broker_session_timeout=tuning.session_timeout_s,
         broker_heartbeat_interval=tuning.heartbeat_interval_s,

@@ -26,6 +26,13 @@ def new_batch(producer: Any) -> BatchBuilder:
     return BatchBuilder(acc._batch_size, CODEC, is_transactional=txn)
 
 
+async def _ship(producer: Any, batch: BatchBuilder, topic: str, partition: int) -> Any:
+    # A closed batch is sent at once; an open one lingers ``producer_linger`` (20 ms) for
+    # records that never come, and each user-state batch waited that long for its ack.
+    batch.close()
+    return await producer.send_batch(batch, topic, partition=partition)
+
+
 async def send_batches(producer: Any, topic: str, records: Mapping[int, Sequence[tuple[bytes, bytes]]],
                        on_sent: Callable[[int, int], None]) -> None:
     """Send ``{partition: [(key, value), …]}`` and wait until Kafka has all of it.
@@ -38,11 +45,11 @@ async def send_batches(producer: Any, topic: str, records: Mapping[int, Sequence
         batch, n = new_batch(producer), 0
         for key, value in recs:
             if batch.append(key=key, value=value, timestamp=None) is None:  # full: ship it
-                pending.append((partition, n, await producer.send_batch(batch, topic, partition=partition)))
+                pending.append((partition, n, await _ship(producer, batch, topic, partition)))
                 batch, n = new_batch(producer), 0
                 batch.append(key=key, value=value, timestamp=None)  # the first record always fits
             n += 1
-        pending.append((partition, n, await producer.send_batch(batch, topic, partition=partition)))
+        pending.append((partition, n, await _ship(producer, batch, topic, partition)))
     last: dict[int, int] = {}
     for partition, n, fut in pending:
         meta = await fut

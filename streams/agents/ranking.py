@@ -113,6 +113,9 @@ class RankingAgent:
         raw = self.rt.read_user(user_id)
         if raw is None:
             return None
+        cached = self.rt.updater.cache.get(user_id, raw)  # just applied: no decode (~100 µs)
+        if cached is not None:
+            return cached.state
         try:
             return record.decode(raw).state
         except StateError:

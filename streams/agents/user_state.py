@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,8 @@ EVENTS = Counter("genre_userstate_events_total", "Interactions seen by the user-
                  ["outcome"])
 BATCH_SECONDS = Histogram("genre_userstate_batch_seconds", "Time to apply one batch",
                           buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+#: Batches whose changelog records may be on their way while the next is applied.
+MAX_WRITES_IN_FLIGHT = 4
 
 
 @contextmanager
@@ -54,8 +57,10 @@ def incoming(event: EventT) -> Incoming:
                     offset=m.offset, timestamp=m.timestamp)
 
 
-async def write_users(app: Any, rt: Runtime, events: Sequence[EventT], result: BatchResult) -> None:
-    """Store the new records and wait until their changelog records are in Kafka."""
+def store_users(rt: Runtime, events: Sequence[EventT],
+                result: BatchResult) -> dict[int, list[tuple[bytes, bytes]]]:
+    """Put the new records in the table's store now (readers see them at once); returns
+    the changelog records to send, by partition."""
     table = rt.users
     by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
     for user_id, (raw, idx) in result.writes.items():
@@ -63,11 +68,31 @@ async def write_users(app: Any, rt: Runtime, events: Sequence[EventT], result: B
         with as_current_event(event):  # RocksDB picks its partition DB from the current event
             table.data[key] = raw  # the store only; the changelog goes out batched below
         by_partition.setdefault(event.message.partition, []).append((key, raw))
-    if not by_partition:
-        return
-    name = table.changelog_topic.get_topic_name()
-    await send_batches(app.producer._ensure_producer(), name, by_partition,
-                       lambda p, off: table.data.set_persisted_offset(TP(name, p), off))
+    return by_partition
+
+
+async def persist(app: Any, rt: Runtime, events: Sequence[EventT], result: BatchResult,
+                  by_partition: dict[int, list[tuple[bytes, bytes]]],
+                  after: asyncio.Future[None] | None) -> None:
+    """Changelog and dead letters in Kafka, *then* ack the batch's events (committable).
+
+    Runs behind the agent, so the next batch is applied while this one's records travel;
+    ``after`` (the previous batch's task) keeps changelog sends and persisted offsets in
+    order. A crash before the ack replays the events, which the event-id window skips.
+    """
+    if after is not None:
+        await after
+    table = rt.users
+    if by_partition:
+        name = table.changelog_topic.get_topic_name()
+        await send_batches(app.producer._ensure_producer(), name, by_partition,
+                           lambda p, off: table.data.set_persisted_offset(TP(name, p), off))
+    record_outcome(rt, result)
+    if result.rejected:  # a dead letter must be in Kafka before its event is committed
+        left = await asyncio.get_running_loop().run_in_executor(None, rt.producer.flush, 30)
+        if left:
+            raise RuntimeError(f"{left} dead letters not delivered in 30 s; not acking the batch")
+    ack_all(events)
 
 
 def record_outcome(rt: Runtime, result: BatchResult) -> None:
@@ -82,6 +107,7 @@ def record_outcome(rt: Runtime, result: BatchResult) -> None:
     rt.stats.applied += len(result.applied)
     rt.stats.duplicates += result.duplicates
     rt.stats.rejected += len(result.rejected)
+
 
 
 async def take_batches(app: Any, stream: Any, max_n: int, within_s: float, idle_s: float,
@@ -139,6 +165,13 @@ async def take_batches(app: Any, stream: Any, max_n: int, within_s: float, idle_
             yield batch
 
 
+def _report_failure(task: asyncio.Future[None]) -> None:
+    """Log a failed write at once (the agent re-raises it on its next batch, or at stop)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("persisting a user-state batch failed; its events stay unacked",
+                  exc_info=task.exception())
+
+
 def ack_all(events: Sequence[EventT]) -> None:
     for event in events:
         event.ack()
@@ -175,21 +208,28 @@ def register(app: Any, rt: Runtime) -> Any:
 
     @app.agent(topic, name="update_user_state")
     async def update_user_state(stream: Any) -> None:
-        async for events in take_batches(app, stream, tuning.batch_max, tuning.batch_within_s,
-                                         tuning.batch_idle_s,
-                                         rt.wait_catalog(tuning.catalog_ready_timeout_s)):
-            t0 = time.perf_counter()
-            result = rt.updater.apply([incoming(e) for e in events], rt.read_user)
-            t1 = time.perf_counter()
-            # The changelog must be in Kafka before the offsets are acked (committable),
-            # or a crash after the commit would lose the update.
-            await write_users(app, rt, events, result)
-            ack_all(events)
-            record_outcome(rt, result)
-            t2 = time.perf_counter()
-            BATCH_SECONDS.observe(t2 - t0)
-            log.debug("batch of %d: %d users written; apply %.1f ms, write %.1f ms",
-                      len(events), len(result.writes), 1e3 * (t1 - t0), 1e3 * (t2 - t1))
-            await asyncio.sleep(0)
+        writes: deque[asyncio.Future[None]] = deque()
+        try:
+            async for events in take_batches(app, stream, tuning.batch_max, tuning.batch_within_s,
+                                             tuning.batch_idle_s,
+                                             rt.wait_catalog(tuning.catalog_ready_timeout_s)):
+                t0 = time.perf_counter()
+                result = rt.updater.apply([incoming(e) for e in events], rt.read_user)
+                by_partition = store_users(rt, events, result)
+                task = asyncio.ensure_future(
+                    persist(app, rt, events, result, by_partition, writes[-1] if writes else None))
+                task.add_done_callback(_report_failure)
+                writes.append(task)
+                while writes and writes[0].done():
+                    writes.popleft().result()  # a failed write stops the agent (Faust restarts it)
+                if len(writes) > MAX_WRITES_IN_FLIGHT:  # back pressure: Kafka is the bottleneck
+                    await writes.popleft()
+                BATCH_SECONDS.observe(time.perf_counter() - t0)
+                log.debug("batch of %d: %d users written in %.1f ms", len(events), len(result.writes),
+                          1e3 * (time.perf_counter() - t0))
+                await asyncio.sleep(0)
+        finally:
+            while writes:  # stopping (or a revoke): what was applied still gets persisted
+                await writes.popleft()
 
     return update_user_state
