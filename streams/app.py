@@ -70,6 +70,12 @@ class WorkerTuning(BaseSettings):
                                                     "e.g. to benchmark it alone)")
     catalog_ready_timeout_s: float = Field(
         default=60.0, ge=0, description="wait this long for item vectors/model before processing")
+    flush_interval_s: float = Field(
+        default=1.0, gt=0, description="write-behind: changed user records are encoded, stored "
+        "and sent to the changelog at most this long after they changed (sooner when idle or "
+        "on a rebalance); their events are committed only after that")
+    flush_events: int = Field(default=50_000, ge=1, description="flush once this many events "
+                              "were applied since the last flush")
     gc_threshold: int = Field(
         default=50_000, ge=0, description="allocations between young-generation garbage "
         "collections (Python's default 700 made collection about a quarter of a busy worker); 0 keeps it")

@@ -47,7 +47,9 @@ class Rejected:
 
 @dataclass
 class BatchResult:
-    #: user id → (record bytes, index in the batch of that user's last message)
+    #: user id → index in the batch of that user's last message, for every changed user
+    changed: dict[str, int] = field(default_factory=dict)
+    #: user id → (record bytes, that index); filled by ``apply`` (``apply_pending`` defers it)
     writes: dict[str, tuple[bytes, int]] = field(default_factory=dict)
     rejected: list[Rejected] = field(default_factory=list)
     applied: list[Interaction] = field(default_factory=list)
@@ -104,6 +106,8 @@ class UserStateUpdater:
         self.event_types, self.max_bytes, self.params = event_types, max_bytes, params
         self.vectors, self.cf, self.window = vectors, cf, dedup_window
         self.cache = RecordCache(cache_users)
+        #: applied but not yet encoded/stored (write-behind, see ``streams.agents.user_state``)
+        self.pending: dict[str, record.UserRecord] = {}
 
     def parse(self, msg: Incoming) -> Interaction:
         """Raw message → Interaction, or InvalidMessage with the reason."""
@@ -132,6 +136,9 @@ class UserStateUpdater:
         return users
 
     def load(self, user_id: str, raw: bytes | None, result: BatchResult) -> record.UserRecord:
+        pending = self.pending.get(user_id)
+        if pending is not None:
+            return pending
         if raw is None:
             return record.new_record(user_id)
         cached = self.cache.get(user_id, raw)
@@ -145,6 +152,11 @@ class UserStateUpdater:
             log.exception("user %r: stored record unreadable; starting a new state", user_id)
             result.corrupt += 1
             return record.new_record(user_id)
+
+    def current(self, user_id: str, raw: bytes | None) -> record.UserRecord | None:
+        """The newest record held in memory (applied, maybe not yet flushed), else None."""
+        pending = self.pending.get(user_id)
+        return pending if pending is not None else self.cache.get(user_id, raw)
 
     def apply_user(self, rec: record.UserRecord, events: list[tuple[int, Interaction]],
                    result: BatchResult) -> record.UserRecord | None:
@@ -168,13 +180,33 @@ class UserStateUpdater:
         result.applied.extend(fresh)
         return record.UserRecord(state, rec.remember(keys, self.window))
 
-    def apply(self, batch: Sequence[Incoming], read: Callable[[str], bytes | None]) -> BatchResult:
-        """The whole batch; ``read(user_id)`` returns the stored record bytes or None."""
+    def apply_pending(self, batch: Sequence[Incoming], read: Callable[[str], bytes | None]) -> BatchResult:
+        """Apply the batch in memory; changed users stay in :attr:`pending` until :meth:`flush`.
+
+        ``read(user_id)`` returns the stored record bytes or None. ``result.changed`` maps
+        each changed user to the index of its last message in ``batch``.
+        """
         result = BatchResult()
         for user_id, events in self.group(batch, result).items():
             new = self.apply_user(self.load(user_id, read(user_id), result), events, result)
             if new is not None:
-                raw = record.encode(new)
-                self.cache.put(user_id, raw, new)
-                result.writes[user_id] = (raw, events[-1][0])
+                self.pending[user_id] = new
+                result.changed[user_id] = events[-1][0]
+        return result
+
+    def flush(self) -> dict[str, bytes]:
+        """Encode every pending record once (however many batches changed it since)."""
+        out: dict[str, bytes] = {}
+        for user_id, rec in self.pending.items():
+            raw = record.encode(rec)
+            self.cache.put(user_id, raw, rec)
+            out[user_id] = raw
+        self.pending.clear()
+        return out
+
+    def apply(self, batch: Sequence[Incoming], read: Callable[[str], bytes | None]) -> BatchResult:
+        """The whole batch, encoded: ``result.writes`` holds each changed user's new bytes."""
+        result = self.apply_pending(batch, read)
+        raws = self.flush()
+        result.writes = {u: (raws[u], idx) for u, idx in result.changed.items()}
         return result

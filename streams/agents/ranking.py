@@ -86,9 +86,9 @@ class NotifyingUpdater:
     def __init__(self, inner: Any, dirty: DirtyUsers) -> None:
         self._inner, self._dirty = inner, dirty
 
-    def apply(self, batch: Sequence[Incoming], read: Any) -> BatchResult:
-        result = self._inner.apply(batch, read)
-        self._dirty.mark(result)  # the agent writes the table before it next awaits
+    def apply_pending(self, batch: Sequence[Incoming], read: Any) -> BatchResult:
+        result = self._inner.apply_pending(batch, read)
+        self._dirty.mark(result)  # the ranker reads the applied record (``current``) at once
         return result
 
     def __getattr__(self, name: str) -> Any:
@@ -111,11 +111,11 @@ class RankingAgent:
 
     def user_state(self, user_id: str) -> UserState | None:
         raw = self.rt.read_user(user_id)
-        if raw is None:
-            return None
-        cached = self.rt.updater.cache.get(user_id, raw)  # just applied: no decode (~100 µs)
+        cached = self.rt.updater.current(user_id, raw)  # just applied: no decode (~100 µs)
         if cached is not None:
             return cached.state
+        if raw is None:
+            return None
         try:
             return record.decode(raw).state
         except StateError:

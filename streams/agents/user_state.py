@@ -32,8 +32,12 @@ EVENTS = Counter("genre_userstate_events_total", "Interactions seen by the user-
                  ["outcome"])
 BATCH_SECONDS = Histogram("genre_userstate_batch_seconds", "Time to apply one batch",
                           buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
-#: Batches whose changelog records may be on their way while the next is applied.
+#: Flushes whose changelog records may be on their way while the next batches are applied.
 MAX_WRITES_IN_FLIGHT = 4
+#: An idle agent wakes this often to flush what it applied (and to notice a rebalance).
+FLUSH_TICK_S = 0.05
+#: Events already queued when a batch starts that mean "behind", and the batch limits then.
+BACKLOG_QUEUED, BACKLOG_WITHIN_S, BACKLOG_IDLE_S = 256, 0.25, 0.003
 
 
 @contextmanager
@@ -57,27 +61,27 @@ def incoming(event: EventT) -> Incoming:
                     offset=m.offset, timestamp=m.timestamp)
 
 
-def store_users(rt: Runtime, events: Sequence[EventT],
-                result: BatchResult) -> dict[int, list[tuple[bytes, bytes]]]:
-    """Put the new records in the table's store now (readers see them at once); returns
-    the changelog records to send, by partition."""
+def store_users(rt: Runtime, raws: dict[str, bytes],
+                last_event: dict[str, EventT]) -> dict[int, list[tuple[bytes, bytes]]]:
+    """Put the new records in the table's store now; returns the changelog records to send,
+    by partition (each user's partition is that of its newest event)."""
     table = rt.users
     by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
-    for user_id, (raw, idx) in result.writes.items():
-        key, event = user_id.encode(), events[idx]
+    for user_id, raw in raws.items():
+        key, event = user_id.encode(), last_event[user_id]
         with as_current_event(event):  # RocksDB picks its partition DB from the current event
             table.data[key] = raw  # the store only; the changelog goes out batched below
         by_partition.setdefault(event.message.partition, []).append((key, raw))
     return by_partition
 
 
-async def persist(app: Any, rt: Runtime, events: Sequence[EventT], result: BatchResult,
+async def persist(app: Any, rt: Runtime, events: Sequence[EventT], results: Sequence[BatchResult],
                   by_partition: dict[int, list[tuple[bytes, bytes]]],
                   after: asyncio.Future[None] | None) -> None:
-    """Changelog and dead letters in Kafka, *then* ack the batch's events (committable).
+    """Changelog and dead letters in Kafka, *then* ack the events (committable).
 
-    Runs behind the agent, so the next batch is applied while this one's records travel;
-    ``after`` (the previous batch's task) keeps changelog sends and persisted offsets in
+    Runs behind the agent, so the next batches are applied while these records travel;
+    ``after`` (the previous flush's task) keeps changelog sends and persisted offsets in
     order. A crash before the ack replays the events, which the event-id window skips.
     """
     if after is not None:
@@ -87,8 +91,9 @@ async def persist(app: Any, rt: Runtime, events: Sequence[EventT], result: Batch
         name = table.changelog_topic.get_topic_name()
         await send_batches(app.producer._ensure_producer(), name, by_partition,
                            lambda p, off: table.data.set_persisted_offset(TP(name, p), off))
-    record_outcome(rt, result)
-    if result.rejected:  # a dead letter must be in Kafka before its event is committed
+    for result in results:
+        record_outcome(rt, result)
+    if any(r.rejected for r in results):  # a dead letter must be in Kafka before its event is committed
         left = await asyncio.get_running_loop().run_in_executor(None, rt.producer.flush, 30)
         if left:
             raise RuntimeError(f"{left} dead letters not delivered in 30 s; not acking the batch")
@@ -111,7 +116,8 @@ def record_outcome(rt: Runtime, result: BatchResult) -> None:
 
 
 async def take_batches(app: Any, stream: Any, max_n: int, within_s: float, idle_s: float,
-                       ready: Awaitable[None] | None = None) -> AsyncIterator[list[EventT]]:
+                       ready: Awaitable[None] | None = None,
+                       tick_s: float | None = None) -> AsyncIterator[list[EventT]]:
     """Adaptive batches of events straight off the agent's channel queue.
 
     Faust's ``take_events`` costs a processor call, a passive-stream step and an ``ack``
@@ -119,13 +125,15 @@ async def take_batches(app: Any, stream: Any, max_n: int, within_s: float, idle_
     trickle in, small batches (so one record encode per user per ~200 events) under a
     backlog too. Here a batch starts with the first queued event and takes whatever is
     queued, until ``max_n`` events, ``within_s`` seconds, or ``idle_s`` with nothing new:
-    a few ms of latency when idle, thousands of events per batch under a backlog.
+    a few ms of latency when events trickle in; when the queue already holds a backlog at the
+    start, the batch may run for :data:`BACKLOG_WITHIN_S` (thousands of events per batch).
 
     Per event it does what Faust's stream iterator does: events fetched before a rebalance
     (flow control suspended, or another consumer generation) are acked and skipped, the
     rest are tracked as unacked (so a revoke waits for this batch), and the caller acks
     them with :func:`ack_all` once their changelog records are in Kafka. ``ready`` is
-    awaited after the channel is registered (events queue up meanwhile).
+    awaited after the channel is registered (events queue up meanwhile). With ``tick_s``
+    an empty batch is yielded after that long without any event (time to flush).
     """
     chan = aiter(stream.channel)  # registers the agent's channel with the conductor
     await chan.maybe_declare()  # as Faust's own stream iteration does
@@ -136,10 +144,20 @@ async def take_batches(app: Any, stream: Any, max_n: int, within_s: float, idle_
     while True:
         batch: list[EventT] = []
         try:
-            first = await queue.get()
+            if tick_s is None or queue.qsize():
+                first = await queue.get()
+            else:
+                first = await asyncio.wait_for(queue.get(), tick_s)
         except StopAsyncIteration:  # Faust throws it into the channel when the agent stops
             return
-        deadline = loop.time() + within_s
+        except asyncio.TimeoutError:
+            yield batch  # empty: nothing arrived for tick_s
+            continue
+        # A full queue means a backlog: then a long batch costs no latency (the events are
+        # late already) and saves a record update per user per batch; else stay prompt.
+        backlog = queue.qsize() >= BACKLOG_QUEUED
+        deadline = loop.time() + (max(within_s, BACKLOG_WITHIN_S) if backlog else within_s)
+        idle = max(idle_s, BACKLOG_IDLE_S) if backlog else idle_s
         event, idle_since = first, None
         while True:
             if event is not None:
@@ -158,7 +176,7 @@ async def take_batches(app: Any, stream: Any, max_n: int, within_s: float, idle_
                 continue
             event, now = None, loop.time()
             idle_since = idle_since or now
-            if now >= deadline or now - idle_since >= idle_s:
+            if now >= deadline or now - idle_since >= idle:
                 break
             await asyncio.sleep(0.0005)
         if batch:
@@ -208,28 +226,52 @@ def register(app: Any, rt: Runtime) -> Any:
 
     @app.agent(topic, name="update_user_state")
     async def update_user_state(stream: Any) -> None:
+        loop = asyncio.get_running_loop()
         writes: deque[asyncio.Future[None]] = deque()
+        events_in: list[EventT] = []  # applied, not yet flushed
+        results: list[BatchResult] = []
+        last_event: dict[str, EventT] = {}
+        since = loop.time()
+
+        def flush() -> None:
+            """Encode each changed user once, store it, and persist behind the agent."""
+            nonlocal events_in, results, last_event, since
+            by_partition = store_users(rt, rt.updater.flush(), last_event)
+            task = asyncio.ensure_future(persist(app, rt, events_in, results, by_partition,
+                                                 writes[-1] if writes else None))
+            task.add_done_callback(_report_failure)
+            writes.append(task)
+            events_in, results, last_event, since = [], [], {}, loop.time()
+
         try:
             async for events in take_batches(app, stream, tuning.batch_max, tuning.batch_within_s,
                                              tuning.batch_idle_s,
-                                             rt.wait_catalog(tuning.catalog_ready_timeout_s)):
-                t0 = time.perf_counter()
-                result = rt.updater.apply([incoming(e) for e in events], rt.read_user)
-                by_partition = store_users(rt, events, result)
-                task = asyncio.ensure_future(
-                    persist(app, rt, events, result, by_partition, writes[-1] if writes else None))
-                task.add_done_callback(_report_failure)
-                writes.append(task)
+                                             rt.wait_catalog(tuning.catalog_ready_timeout_s),
+                                             tick_s=FLUSH_TICK_S):
+                if events:
+                    t0 = time.perf_counter()
+                    result = rt.updater.apply_pending([incoming(e) for e in events], rt.read_user)
+                    for user_id, idx in result.changed.items():
+                        last_event[user_id] = events[idx]
+                    events_in.extend(events)
+                    results.append(result)
+                    BATCH_SECONDS.observe(time.perf_counter() - t0)
+                # Write-behind: a user's record is encoded and stored once per flush, not once
+                # per batch. Flush when the stream is idle, on time, when many events wait, and
+                # at once when a rebalance suspends the flow (the revoke waits for our acks).
+                if events_in and (not events or loop.time() - since >= tuning.flush_interval_s
+                                  or len(events_in) >= tuning.flush_events
+                                  or not app.flow_control.is_active()):
+                    flush()
                 while writes and writes[0].done():
                     writes.popleft().result()  # a failed write stops the agent (Faust restarts it)
                 if len(writes) > MAX_WRITES_IN_FLIGHT:  # back pressure: Kafka is the bottleneck
                     await writes.popleft()
-                BATCH_SECONDS.observe(time.perf_counter() - t0)
-                log.debug("batch of %d: %d users written in %.1f ms", len(events), len(result.writes),
-                          1e3 * (time.perf_counter() - t0))
                 await asyncio.sleep(0)
         finally:
-            while writes:  # stopping (or a revoke): what was applied still gets persisted
+            if events_in:  # stopping (or restarting): what was applied still gets persisted
+                flush()
+            while writes:
                 await writes.popleft()
 
     return update_user_state
