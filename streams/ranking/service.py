@@ -4,8 +4,9 @@ The glue between a worker's live parts (item statistics, the FAISS indexes, the 
 CF model, the control fold) and the pure :func:`streams.ranking.fuse`. No Faust and no
 Kafka here, so the same code serves the ranking agent, the ``requests`` agent, the web
 view and the benchmark. One :meth:`Ranker.rank` call makes one FAISS search call for the
-content candidates of every user in the batch and one for the CF candidates (grouped by
-over-fetch size, so a user who has seen 900 items does not make everyone fetch 1,000).
+content candidates of every user in the batch and one for the CF candidates (each user
+over-fetching by its own seen count), answered as label arrays that map to item keys by
+one gather (:class:`~streams.ranking.keys.LabelKeys`).
 Fusion then runs over :class:`ItemKeys` (one int per item id): each source's candidates
 and its rescoring of the others' are array gathers and one mat-vec, and ids are looked
 up for the final k only. Lists are the same as :func:`streams.ranking.fuse` over the
@@ -26,7 +27,7 @@ from streams.feedback.variants import variant_config
 from streams.ranking.config import FusionConfig
 from streams.ranking.fusion import NO_TOP, Explained, Top, fuse_keyed
 from streams.ranking.indexes import CFIndex, ContentIndex
-from streams.ranking.keys import ItemKeys
+from streams.ranking.keys import ItemKeys, LabelKeys
 from streams.ranking.sources import SharedPopular, top_valid_rows
 from streams.recommenders import create
 from streams.recommenders.base import Context, Found, gather_rows, in_sorted, seen_sorted
@@ -76,6 +77,7 @@ class Ranker:
         self.transitions = create("transitions", stats=stats)
         self.popular = SharedPopular(stats)
         self.keys = ItemKeys(stats, content, cf)
+        self.labels = {"content": LabelKeys(self.keys), "cf": LabelKeys(self.keys)}
         self._cfgs: dict[tuple[str, int, str, int | None], FusionConfig] = {}
 
     # --- config -------------------------------------------------------------------------
@@ -134,28 +136,35 @@ class Ranker:
         return unit(q)
 
     def _search(self, name: str, index: Any, queries: list[tuple[Plan, np.ndarray | None]]) -> None:
-        """Candidates for every plan that has a query: one search call per over-fetch size."""
+        """Candidates for every plan that has a query: one search call, each over-fetching
+        by its own seen count (a user who has seen 900 items does not make everyone fetch 1,000)."""
         todo = [(p, q) for p, q in queries if q is not None]
         if index is None or not todo or len(index) == 0:
             return
-        groups: dict[int, list[tuple[Plan, np.ndarray]]] = {}
-        for p, q in todo:
-            need = p.cfg.candidates + len(p.user.seen)
-            fetch = min(-(-need // 64) * 64, len(index))  # few distinct sizes, little over-fetch
-            groups.setdefault(fetch, []).append((p, q))
-        for fetch, group in groups.items():
-            hits = index.search_batch(np.vstack([q for _, q in group]), fetch)
-            for (p, _), h in zip(group, hits):
-                p.tops[name] = self._unseen_top(h, p, p.cfg.candidates)
+        plans = [p for p, _ in todo]
+        need = np.array([p.cfg.candidates + len(p.user.seen) for p in plans])
+        fetch = np.minimum(-(-need // 64) * 64, len(index))  # few distinct sizes, little over-fetch
+        scores, labels = index.search_labels(np.vstack([q for _, q in todo]), fetch)
+        keys = self.labels[name].table(index)[labels]
+        for p, top in zip(plans, self._unseen_tops(plans, keys, scores, labels >= 0)):
+            p.tops[name] = top
 
-    def _unseen_top(self, hits: Sequence[tuple[str, float]], p: Plan, n: int) -> Top:
-        """The first ``n`` hits (sorted) the user has not seen and that are not deleted."""
-        if not hits:
-            return NO_TOP
-        ids, scores = zip(*hits)
-        keys = self.keys.keys(ids)
-        ok = np.flatnonzero(~_Request(self, p).blocked(keys))[:n]
-        return Top(keys[ok], np.array(scores, dtype=np.float64)[ok])
+    def _unseen_tops(self, plans: list[Plan], keys: np.ndarray, scores: np.ndarray,
+                     hit: np.ndarray) -> list[Top]:
+        """Per plan (row), the first ``candidates`` hits it has not seen and that are not deleted.
+
+        The whole group at once: the seen test is one binary search of (row, hash) pairs
+        in every row's sorted seen hashes, tagged with the row, instead of a call per row.
+        """
+        ok = hit & ~self.keys.deleted[keys]
+        seen = [(np.uint64(i) << np.uint64(32)) | p.seen.astype(np.uint64)
+                for i, p in enumerate(plans) if p.seen is not None]
+        if seen:
+            rows = np.arange(len(plans), dtype=np.uint64)[:, None] << np.uint64(32)
+            ok &= ~in_sorted(rows | self.keys.hash[keys].astype(np.uint64), np.concatenate(seen))
+        ok &= np.cumsum(ok, axis=1) <= np.array([p.cfg.candidates for p in plans])[:, None]
+        cut = np.cumsum(ok.sum(axis=1))[:-1]
+        return [Top(k, v) for k, v in zip(np.split(keys[ok], cut), np.split(scores[ok].astype(np.float64), cut))]
 
     def _one(self, p: Plan, ctx: Context) -> dict[str, Any]:
         req = _Request(self, p)
