@@ -30,44 +30,56 @@ def inner_products(queries: np.ndarray, xb: np.ndarray) -> np.ndarray:
     return (queries @ xb.T)[:m]
 
 
-def top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k_rows(scores: np.ndarray, k: int, tie: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per row of ``scores`` (-inf: excluded) the k best (values, columns), best first.
 
-    Ties go to the lower column; a row with fewer than k finite scores is padded with
-    column -1 and value -inf. ``scores`` is not modified.
+    Ties go to the lower ``tie`` value of the column (default: the lower column); a row
+    with fewer than k finite scores is padded with column -1 and value -inf.
+    ``scores`` is not modified.
     """
     m, n = scores.shape
     k = min(k, n)
-    vals = np.full((m, k), -np.inf, np.float32)
+    vals = np.full((m, k), -np.inf, scores.dtype)
     cols = np.full((m, k), -1, np.int64)
     if m == 0 or k <= 0:
         return vals, cols
     r, c = _candidates(scores, k)
-    v = scores[r, c]
-    fin = v > -np.inf
-    r, c, v = r[fin], c[fin], v[fin]
-    order = np.lexsort((-v, r))  # by row, then score desc; stable, so ties keep column order
-    r, c, v = r[order], c[order], v[order]
-    rank = np.arange(r.size) - np.searchsorted(r, np.arange(m))[r]
-    keep = rank < k
-    vals[r[keep], rank[keep]] = v[keep]
-    cols[r[keep], rank[keep]] = c[keep]
+    if r.size == 0:
+        return vals, cols
+    # each row's candidates side by side (-inf padded), then one small sort per row
+    counts = np.bincount(r, minlength=m)
+    at = np.arange(r.size) - (np.cumsum(counts) - counts)[r]
+    cand = np.full((m, int(counts.max())), -np.inf, scores.dtype)
+    where = np.full(cand.shape, -1, np.int64)
+    cand[r, at], where[r, at] = scores[r, c], c
+    # score desc, then tie; stable, so remaining ties keep column order (-inf padding last)
+    order = (np.argsort(-cand, axis=1, kind="stable") if tie is None
+             else np.lexsort((tie[where], -cand), axis=1))[:, :k]
+    w = order.shape[1]
+    vals[:, :w], cols[:, :w] = np.take_along_axis(cand, order, 1), np.take_along_axis(where, order, 1)
     return vals, cols
 
 
 def _candidates(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, columns) in row-major order of a superset of every row's k best."""
+    """(rows, columns) in row-major order of a superset of every row's k best.
+
+    Blocks are strided (column j in block j mod 4k), so their maxima reduce along
+    contiguous memory; flat indices beat 2-D ``nonzero`` several times over.
+    """
     m, n = scores.shape
     blocks = 4 * k
     if blocks * 4 > n:  # few columns per block: the threshold would save little
-        return np.nonzero(np.ones((m, n), bool))
-    size = n // blocks
-    full = blocks * size
-    best = scores[:, :full].reshape(m, blocks, size).max(axis=2)
-    if full < n:
-        best = np.concatenate([best, scores[:, full:].max(axis=1, keepdims=True)], axis=1)
-    cut = np.partition(best, best.shape[1] - k, axis=1)[:, best.shape[1] - k]
-    return np.nonzero(scores >= cut[:, None])
+        keep = scores > -np.inf
+    else:
+        full = n // blocks * blocks
+        best = scores[:, :full].reshape(m, -1, blocks).max(axis=1)
+        if full < n:
+            best = np.concatenate([best, scores[:, full:].max(axis=1, keepdims=True)], axis=1)
+        cut = np.partition(best, best.shape[1] - k, axis=1)[:, best.shape[1] - k]
+        keep = scores >= cut[:, None]
+        if (cut == -np.inf).any():  # a row with under k scores: not its -infs
+            keep &= scores > -np.inf
+    return np.divmod(np.flatnonzero(keep), n)
 
 
 def exact_top_k(queries: np.ndarray, xb: np.ndarray, k: int | np.ndarray,

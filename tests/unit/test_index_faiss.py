@@ -78,9 +78,10 @@ def test_exact_top_k_rows_match_a_full_sort() -> None:
             s = np.round(s, 1)  # many ties: the lower column wins
         if trial % 4 == 0:
             s[rng.random((m, n)) < rng.random()] = -np.inf  # excluded
-        order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+        tie = rng.permutation(n) if trial % 2 else None  # ties by this instead of the column
+        order = np.lexsort((np.broadcast_to(np.arange(n) if tie is None else tie, s.shape), -s), axis=1)[:, :k]
         best = np.take_along_axis(s, order, 1)
-        vals, cols = top_k_rows(s, k)
+        vals, cols = top_k_rows(s, k, tie)
         assert np.array_equal(vals, best) and np.array_equal(cols, np.where(best > -np.inf, order, -1))
 
 
