@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from index.exact import top_k_rows
 from streams.control import DEFAULT_SCENARIO, ConfigVersion
 from streams.feedback.variants import variant_config
 from streams.ranking.config import FusionConfig
@@ -31,7 +32,7 @@ from streams.ranking.keys import ItemKeys, LabelKeys
 from streams.ranking.sources import SharedPopular, top_valid_rows
 from streams.recommenders import create
 from streams.recommenders.base import Context, Found, gather_rows, in_sorted, seen_sorted
-from streams.recommenders.dense import DenseSource
+from streams.recommenders.session import SessionRecommender
 from streams.recommenders.vector import unit
 from streams.state.foldin import CFModel, fold_in
 from streams.state.items import ItemStats
@@ -40,6 +41,7 @@ from streams.state.user import UserState
 ConfigFn = Callable[[str | None], ConfigVersion]
 ModelFn = Callable[[], CFModel | None]
 FIELDS = set(FusionConfig.model_fields)
+DENSE_FLOATS = 1 << 22  # session/transitions scores held per chunk of users (32 MiB a source)
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,10 @@ class Plan:
     cfg: FusionConfig
     content_q: np.ndarray | None = None
     cf_u: np.ndarray | None = None
-    tops: dict[str, Top] = field(default_factory=dict)  # content / cf candidates from the search
+    tops: dict[str, Top] = field(default_factory=dict)  # candidates of the batched sources
     seen: np.ndarray | None = None  # the user's seen hashes, sorted (None: none seen)
+    have: set[str] = field(default_factory=set)  # sources with signal for this user
+    dense: dict[str, np.ndarray] = field(default_factory=dict)  # session/transitions scores
 
 
 class Ranker:
@@ -79,6 +83,7 @@ class Ranker:
         self.keys = ItemKeys(stats, content, cf)
         self.labels = {"content": LabelKeys(self.keys), "cf": LabelKeys(self.keys)}
         self._cfgs: dict[tuple[str, int, str, int | None], FusionConfig] = {}
+        self._hash_order = np.zeros(0, np.int64)  # ItemStats rows by stable hash (seen lookups)
 
     # --- config -------------------------------------------------------------------------
     def _config(self, job: Job) -> tuple[ConfigVersion, str, FusionConfig]:
@@ -109,7 +114,16 @@ class Ranker:
         self._search("content", self.content.index, [(p, p.content_q) for p in plans])
         self._search("cf", self.cf.index, [(p, p.cf_u) for p in plans])
         ctx = Context(now=now, exclude=frozenset(self.content.deleted))
-        return [self._one(p, ctx) for p in plans]
+        out = []
+        step = max(1, DENSE_FLOATS // max(self.stats.n_items, 1))  # bounds the dense arrays' memory
+        for at in range(0, len(plans), step):
+            chunk = plans[at:at + step]
+            for name in ("session", "transitions"):
+                self._dense(name, chunk, ctx)
+            out.extend(self._one(p, ctx) for p in chunk)
+            for p in chunk:
+                p.dense.clear()
+        return out
 
     def _plan(self, job: Job, model: CFModel | None) -> Plan:
         user = job.state or UserState(job.user_id)
@@ -121,6 +135,12 @@ class Ranker:
             u = user.cf if user.cf_version == model.version else fold_in(
                 model, [i for i, _ in user.positives], [w for _, w in user.positives])
             p.cf_u = None if u is None else np.asarray(u, np.float32)
+        wanted = {n for n, w in cfg.weights.items() if w > 0} | {cfg.fallback}
+        p.have = {"popular"} | {n for n in ("session", "transitions") if n in wanted and user.positives}
+        if "content" in wanted and p.content_q is not None:
+            p.have.add("content")
+        if "cf" in wanted and p.cf_u is not None:
+            p.have.add("cf")
         return p
 
     def _content_query(self, user: UserState) -> np.ndarray | None:
@@ -166,16 +186,67 @@ class Ranker:
         cut = np.cumsum(ok.sum(axis=1))[:-1]
         return [Top(k, v) for k, v in zip(np.split(keys[ok], cut), np.split(scores[ok].astype(np.float64), cut))]
 
+    def _dense(self, name: str, plans: list[Plan], ctx: Context) -> None:
+        """A dense source's scores for every plan that uses it, as rows of one array, and
+        the top candidates of every plan that weights it: a few numpy calls for them all."""
+        users = [p for p in plans if name in p.have]
+        src: SessionRecommender = getattr(self, name)
+        if not users or self.stats.n_items == 0:
+            return  # (no items: no scores, as dense() gives None)
+        rows = src.dense_rows([p.user for p in users])
+        for p, row in zip(users, rows):
+            p.dense[name] = row
+        at = [i for i, p in enumerate(users) if p.cfg.weights.get(name, 0) > 0]
+        if at:
+            tops = self._dense_tops(rows if len(at) == len(users) else rows[at], [users[i] for i in at], ctx)
+            for i, top in zip(at, tops):
+                users[i].tops[name] = top
+
+    def _dense_tops(self, arr: np.ndarray, plans: list[Plan], ctx: Context) -> list[Top]:
+        """Per row, the best ``candidates`` positive scores (ties by stable hash) of items not
+        removed, not deleted (when the context excludes any) and not seen by that user:
+        what :func:`top_valid_rows` gives one row, with one top-k for the whole array."""
+        n = arr.shape[1]
+        hashes, of = self.stats.ids.hashes[:n], self.keys.of_stats
+        bad = self.stats.removed[:n].copy()
+        if ctx.exclude:
+            bad |= self.keys.deleted[of[:n]]
+        masked = np.where(arr > 0, arr, -np.inf)
+        masked[:, bad] = -np.inf
+        rows, cols = self._seen_cells(plans, hashes)
+        masked[rows, cols] = -np.inf
+        ks = np.array([p.cfg.candidates for p in plans])
+        vals = np.full((len(plans), int(ks.max())), -np.inf)
+        top = np.full(vals.shape, -1, np.int64)
+        for k in np.unique(ks).tolist():
+            at = np.flatnonzero(ks == k)
+            v, c = top_k_rows(masked if at.size == len(plans) else masked[at], k, hashes)
+            vals[at, : v.shape[1]], top[at, : c.shape[1]] = v, c
+        found = top >= 0
+        cut = np.cumsum(found.sum(axis=1))[:-1]
+        return [Top(of[c], v, 0.0) for c, v in zip(np.split(top[found], cut), np.split(vals[found], cut))]
+
+    def _seen_cells(self, plans: list[Plan], hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row, ItemStats row) of every item each plan's user has seen (by stable hash)."""
+        if self._hash_order.size != hashes.size:
+            self._hash_order = np.argsort(hashes, kind="stable")
+        order = self._hash_order
+        ordered = hashes[order]
+        seen = [(i, p.seen) for i, p in enumerate(plans) if p.seen is not None]
+        if not seen:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        rows = np.concatenate([np.full(s.size, i) for i, s in seen])
+        vals = np.concatenate([s for _, s in seen])
+        lo, hi = np.searchsorted(ordered, vals, "left"), np.searchsorted(ordered, vals, "right")
+        hit = hi > lo
+        rows, lo, span = rows[hit], lo[hit], (hi - lo)[hit]
+        extra = [np.flatnonzero(span > d) for d in range(1, int(span.max(initial=1)))]  # hash collisions
+        return (np.concatenate([rows, *(rows[e] for e in extra)]),
+                order[np.concatenate([lo, *(lo[e] + d for d, e in enumerate(extra, 1))])])
+
     def _one(self, p: Plan, ctx: Context) -> dict[str, Any]:
         req = _Request(self, p)
-        wanted = {n for n, w in p.cfg.weights.items() if w > 0} | {p.cfg.fallback}
-        have = {"popular"}
-        if "content" in wanted and p.content_q is not None:
-            have.add("content")
-        if "cf" in wanted and p.cf_u is not None:
-            have.add("cf")
-        have |= {n for n in ("session", "transitions") if n in wanted and p.user.positives}
-        items = req.fuse(p.cfg, have, ctx)
+        items = req.fuse(p.cfg, p.have, ctx)
         if not items:  # no signal and no fallback configured: popular is the floor of service
             cfg = p.cfg.model_copy(update={"weights": {"popular": 1.0}})
             items = req.fuse(cfg, {"popular"}, ctx)
@@ -187,7 +258,6 @@ class _Request:
 
     def __init__(self, r: Ranker, p: Plan) -> None:
         self.r, self.p, self.k = r, p, r.keys
-        self._dense: dict[str, np.ndarray | None] = {}
 
     # --- Keys ---------------------------------------------------------------------------
     def hashes(self, keys: np.ndarray) -> np.ndarray:
@@ -204,14 +274,12 @@ class _Request:
 
     # --- sources ------------------------------------------------------------------------
     def dense(self, name: str, ctx: Context) -> np.ndarray | None:
-        if name not in self._dense:
-            src: DenseSource = getattr(self.r, name)
-            self._dense[name] = src.dense(self.p.user, ctx)
-        return self._dense[name]
+        return self.p.dense.get(name)  # computed for the whole chunk (Ranker._dense)
 
     def top(self, name: str, n: int, ctx: Context) -> Top:
-        if name in ("content", "cf"):
-            t = self.p.tops.get(name, NO_TOP)
+        t = self.p.tops.get(name)
+        if t is not None or name in ("content", "cf"):  # found for the whole batch
+            t = NO_TOP if t is None else t
             return t if n >= t.keys.size else Top(t.keys[:n], t.vals[:n], t.floor)
         stats, user = self.r.stats, self.p.user
         if name == "popular":
