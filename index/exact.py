@@ -33,7 +33,7 @@ def inner_products(queries: np.ndarray, xb: np.ndarray) -> np.ndarray:
 def top_k_rows(scores: np.ndarray, k: int, tie: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per row of ``scores`` (-inf: excluded) the k best (values, columns), best first.
 
-    Ties go to the lower ``tie`` value of the column (default: the lower column); a row
+    Ties go to the lower ``tie`` (one per column, or per cell) and then the lower column; a row
     with fewer than k finite scores is padded with column -1 and value -inf.
     ``scores`` is not modified.
     """
@@ -53,8 +53,11 @@ def top_k_rows(scores: np.ndarray, k: int, tie: np.ndarray | None = None) -> tup
     where = np.full(cand.shape, -1, np.int64)
     cand[r, at], where[r, at] = scores[r, c], c
     # score desc, then tie; stable, so remaining ties keep column order (-inf padding last)
-    order = (np.argsort(-cand, axis=1, kind="stable") if tie is None
-             else np.lexsort((tie[where], -cand), axis=1))[:, :k]
+    if tie is None:
+        order = np.argsort(-cand, axis=1, kind="stable")[:, :k]
+    else:
+        ties = tie[where] if tie.ndim == 1 else np.take_along_axis(tie, np.maximum(where, 0), 1)
+        order = np.lexsort((ties, -cand), axis=1)[:, :k]
     w = order.shape[1]
     vals[:, :w], cols[:, :w] = np.take_along_axis(cand, order, 1), np.take_along_axis(where, order, 1)
     return vals, cols

@@ -26,7 +26,7 @@ from index.exact import top_k_rows
 from streams.control import DEFAULT_SCENARIO, ConfigVersion
 from streams.feedback.variants import variant_config
 from streams.ranking.config import FusionConfig
-from streams.ranking.fusion import NO_TOP, Explained, Top, fuse_keyed
+from streams.ranking.fusion import NO_TOP, Ask, Explained, Top, fuse_keyed, fuse_many
 from streams.ranking.indexes import CFIndex, ContentIndex
 from streams.ranking.keys import ItemKeys, LabelKeys
 from streams.ranking.sources import SharedPopular, top_valid_rows
@@ -120,7 +120,7 @@ class Ranker:
             chunk = plans[at:at + step]
             for name in ("session", "transitions"):
                 self._dense(name, chunk, ctx)
-            out.extend(self._one(p, ctx) for p in chunk)
+            out.extend(self._fuse(chunk, ctx))
             for p in chunk:
                 p.dense.clear()
         return out
@@ -176,12 +176,7 @@ class Ranker:
         The whole group at once: the seen test is one binary search of (row, hash) pairs
         in every row's sorted seen hashes, tagged with the row, instead of a call per row.
         """
-        ok = hit & ~self.keys.deleted[keys]
-        seen = [(np.uint64(i) << np.uint64(32)) | p.seen.astype(np.uint64)
-                for i, p in enumerate(plans) if p.seen is not None]
-        if seen:
-            rows = np.arange(len(plans), dtype=np.uint64)[:, None] << np.uint64(32)
-            ok &= ~in_sorted(rows | self.keys.hash[keys].astype(np.uint64), np.concatenate(seen))
+        ok = hit & ~_Batch(self.keys, plans).blocked(np.arange(len(plans))[:, None], keys)
         ok &= np.cumsum(ok, axis=1) <= np.array([p.cfg.candidates for p in plans])[:, None]
         cut = np.cumsum(ok.sum(axis=1))[:-1]
         return [Top(k, v) for k, v in zip(np.split(keys[ok], cut), np.split(scores[ok].astype(np.float64), cut))]
@@ -244,13 +239,42 @@ class Ranker:
         return (np.concatenate([rows, *(rows[e] for e in extra)]),
                 order[np.concatenate([lo, *(lo[e] + d for d, e in enumerate(extra, 1))])])
 
-    def _one(self, p: Plan, ctx: Context) -> dict[str, Any]:
-        req = _Request(self, p)
-        items = req.fuse(p.cfg, p.have, ctx)
-        if not items:  # no signal and no fallback configured: popular is the floor of service
-            cfg = p.cfg.model_copy(update={"weights": {"popular": 1.0}})
-            items = req.fuse(cfg, {"popular"}, ctx)
-        return wire_list(p, items)
+    def _fuse(self, plans: list[Plan], ctx: Context) -> list[dict[str, Any]]:
+        """The plans' lists: fusion for all of them at once (:func:`fuse_many`)."""
+        reqs = [_Request(self, p) for p in plans]
+        lists = fuse_many([r.ask(p.cfg, p.have, ctx) for r, p in zip(reqs, plans)], _Batch(self.keys, plans))
+        out = []
+        for p, req, items in zip(plans, reqs, lists):
+            if not items:  # no signal and no fallback configured: popular is the floor of service
+                cfg = p.cfg.model_copy(update={"weights": {"popular": 1.0}})
+                items = req.fuse(cfg, {"popular"}, ctx)
+            out.append(wire_list(p, items))
+        return out
+
+
+class _Batch:
+    """The :class:`BatchKeys` of a list of plans: the item keys, and which the plan at each
+    row may not show (deleted, or seen: one binary search of (row, hash) pairs in every
+    plan's sorted seen hashes, tagged with its row)."""
+
+    def __init__(self, keys: ItemKeys, plans: list[Plan]) -> None:
+        self.k = keys
+        seen = [(np.uint64(i) << np.uint64(32)) | p.seen.astype(np.uint64)
+                for i, p in enumerate(plans) if p.seen is not None]
+        self.seen = np.concatenate(seen) if seen else None
+
+    def hashes(self, keys: np.ndarray) -> np.ndarray:
+        return self.k.hash[keys]
+
+    def blocked(self, rows: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        bad = self.k.deleted[keys]
+        if self.seen is not None:
+            tagged = (np.asarray(rows, np.uint64) << np.uint64(32)) | self.k.hash[keys].astype(np.uint64)
+            bad |= in_sorted(tagged, self.seen)
+        return bad
+
+    def ids(self, keys: np.ndarray) -> list[str]:
+        return self.k.ids(keys)
 
 
 class _Request:
@@ -308,7 +332,8 @@ class _Request:
             return np.zeros(keys.size, bool), np.zeros(keys.size)
         return gather_rows(self.k.stats_row[keys], arr)
 
-    def fuse(self, cfg: FusionConfig, have: set[str], ctx: Context) -> list[Explained]:
+    def ask(self, cfg: FusionConfig, have: set[str], ctx: Context) -> Ask:
+        """What fusion needs of this plan's sources under ``cfg``."""
         tops = {n: self.top(n, cfg.candidates, ctx) for n, w in cfg.weights.items() if w > 0 and n in have}
 
         def fallback(n: int) -> Top | None:
@@ -317,7 +342,11 @@ class _Request:
                 return None
             return self.top(fb, cfg.k + n, ctx)
 
-        return fuse_keyed(cfg, tops, self, lambda n, keys: self.rescore(n, keys, ctx), fallback)
+        return Ask(cfg, tops, lambda n, keys: self.rescore(n, keys, ctx), fallback)
+
+    def fuse(self, cfg: FusionConfig, have: set[str], ctx: Context) -> list[Explained]:
+        a = self.ask(cfg, have, ctx)
+        return fuse_keyed(cfg, a.tops, self, a.rescore, a.fallback)
 
 
 def wire_list(p: Plan, items: list[dict[str, Any]]) -> dict[str, Any]:
