@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any, Protocol
 
 import numpy as np
@@ -222,9 +223,8 @@ def fuse_many(asks: Sequence[Ask], keys: BatchKeys) -> list[list[Explained]]:
     ids = keys.ids(np.concatenate([pool[r][t] for r, t in enumerate(picks)]))
     out, at = [], 0
     for r, t in enumerate(picks):
-        cols = list(enumerate(names[r]))
-        width = len(cols)
-        out.append([{"item_id": i, "score": s, "sources": {n: cb[c] for c, n in cols if pr[c]}}
+        ns, width = names[r], len(names[r])
+        out.append([{"item_id": i, "score": s, "sources": dict(compress(zip(ns, cb), pr))}
                     for i, s, cb, pr in zip(ids[at:at + t.size], total[r][t].tolist(),
                                             contrib[r][t, :width].tolist(), present[r][t, :width].tolist())])
         at += t.size
