@@ -160,10 +160,11 @@ class _Entries:
 
     def pool(self, lists: int) -> tuple[np.ndarray, np.ndarray]:
         """Each entry's slot in its list's pool (keys in order of first proposal) and the pool sizes."""
-        order = np.lexsort((self.key, self.row))  # by list, then key; stable: first proposal first
-        r, k = self.row[order], self.key[order]
+        tagged = self.row * (int(self.key.max(initial=0)) + 1) + self.key  # (list, key) as one int
+        order = np.argsort(tagged, kind="stable")  # by list, then key; stable: first proposal first
+        t = tagged[order]
         new = np.ones(order.size, bool)
-        new[1:] = (r[1:] != r[:-1]) | (k[1:] != k[:-1])
+        new[1:] = t[1:] != t[:-1]
         first = order[new]  # each (list, key)'s first position
         rank = np.empty(first.size, np.int64)
         rank[np.argsort(first)] = np.arange(first.size)  # lists are end to end: rank = list, first sight
