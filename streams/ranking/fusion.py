@@ -21,7 +21,7 @@ import numpy as np
 from index.exact import top_k_rows
 from streams.ranking.config import FusionConfig
 from streams.ranking.mmr import mmr
-from streams.ranking.normalise import normalise_values
+from streams.ranking.normalise import minmax_masked
 from streams.recommenders.base import Context, Found, Recommender, Scored, in_sorted, score_items, seen_sorted
 from streams.state.ordering import item_hash
 from streams.state.user import UserState
@@ -260,8 +260,8 @@ def _contributions(asks: Sequence[Ask], tops: list[list[Top]], weights: list[lis
                    raw: np.ndarray, present: np.ndarray) -> np.ndarray:
     """weight × normalised raw score where the source has one, else 0 ([lists, pool, sources]).
 
-    Min-max per (list, source) over the scores present: the floor (when known) lowers
-    the minimum; all-equal scores map to 1, or 0 when they sit at the known floor.
+    Min-max (:func:`minmax_masked`) per (list, source) over the scores present, or the
+    raw scores where the list's config says ``normalise: none``.
     """
     lists, _, width = raw.shape
     w = np.zeros((lists, width))
@@ -270,15 +270,7 @@ def _contributions(asks: Sequence[Ask], tops: list[list[Top]], weights: list[lis
     for r, ts in enumerate(tops):
         w[r, : len(ts)] = weights[r]
         floor[r, : len(ts)] = [np.nan if t.floor is None else t.floor for t in ts]
-    hi = np.where(present, raw, -np.inf).max(axis=1, initial=-np.inf)
-    lo = np.where(present, raw, np.inf).min(axis=1, initial=np.inf)
-    known = ~np.isnan(floor)
-    lo = np.where(known, np.minimum(lo, floor), lo)
-    flat = hi <= lo
-    level = np.where(known & (hi <= floor), 0.0, 1.0)
-    span = np.where(flat, 1.0, hi - lo)
-    with np.errstate(invalid="ignore"):  # lists/sources with no scores: inf - inf, masked below
-        norm = np.where(flat[:, None, :], level[:, None, :], (raw - lo[:, None, :]) / span[:, None, :])
+    norm = minmax_masked(raw, present, floor)
     norm = np.where(minmax[:, None, None], norm, raw)
     return np.where(present, w[:, None, :] * norm, 0.0)
 
@@ -291,7 +283,8 @@ def _picked(a: Ask, keys: BatchKeys, pool: np.ndarray, total: np.ndarray, top: n
     """The list's final pool slots: its top-k, or MMR's pick among its best ``mmr_pool``."""
     if _diversify(a) and top.size > 1:
         cand = keys.ids(pool[top])
-        picked = mmr(cand, dict(zip(cand, total[top].tolist())), a.vectors(cand), a.cfg.k, a.cfg.mmr_lambda)  # type: ignore[misc]
+        vectors = a.vectors(cand)  # type: ignore[misc]
+        picked = mmr(cand, dict(zip(cand, total[top].tolist())), vectors, a.cfg.k, a.cfg.mmr_lambda)
         at = dict(zip(cand, top.tolist()))
         top = np.array([at[i] for i in picked], dtype=np.int64)
     return top[: a.cfg.k]
