@@ -4,10 +4,11 @@ Every output item carries its per-source contributions (weight × normalised sco
 ``score == sum(sources.values())`` and the feedback loop can credit sources for clicks.
 The pool is scored as one (items × sources) array: per-item Python work stays O(sources).
 
-:func:`fuse_keyed` is the whole computation over integer item keys (arrays only; ids are
-looked up for the final k); :func:`fuse` runs it for any :class:`Recommender` sources
-through a per-call key space, and the worker's :class:`~streams.ranking.service.Ranker`
-runs it directly in its catalogue-wide key space (no string work per candidate).
+:func:`fuse_many` is the whole computation over integer item keys for many lists at once
+(arrays over [lists, pool, sources]; ids are looked up for the final k); :func:`fuse_keyed`
+is its one-list case, :func:`fuse` runs that for any :class:`Recommender` sources through
+a per-call key space, and the worker's :class:`~streams.ranking.service.Ranker` runs
+:func:`fuse_many` per batch in its catalogue-wide key space (no string work per candidate).
 """
 from __future__ import annotations
 

@@ -6,11 +6,13 @@ Kafka here, so the same code serves the ranking agent, the ``requests`` agent, t
 view and the benchmark. One :meth:`Ranker.rank` call makes one FAISS search call for the
 content candidates of every user in the batch and one for the CF candidates (each user
 over-fetching by its own seen count), answered as label arrays that map to item keys by
-one gather (:class:`~streams.ranking.keys.LabelKeys`).
-Fusion then runs over :class:`ItemKeys` (one int per item id): each source's candidates
-and its rescoring of the others' are array gathers and one mat-vec, and ids are looked
-up for the final k only. Lists are the same as :func:`streams.ranking.fuse` over the
-per-user sources would give (``tests/unit/test_ranking_service.py`` checks that).
+one gather (:class:`~streams.ranking.keys.LabelKeys`). Session and transitions score
+a chunk of users as rows of one array and cut every row's top candidates with one top-k.
+Fusion then runs over :class:`ItemKeys` (one int per item id) for the whole chunk at
+once (:func:`~streams.ranking.fusion.fuse_many`): per list remain only the rescoring
+calls (array gathers, one mat-vec) and the output, and ids are looked up for the final
+k only. Lists are the same as :func:`streams.ranking.fuse` over the per-user sources
+would give (``tests/unit/test_ranking_service.py`` checks that).
 """
 from __future__ import annotations
 
