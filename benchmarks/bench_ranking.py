@@ -80,13 +80,10 @@ def faiss_only(r: Ranker, jobs: list[Job]) -> None:
     plans = [r._plan(j, model) for j in jobs]
     for index, qs in ((r.content.index, [(p, p.content_q) for p in plans]),
                       (r.cf.index, [(p, p.cf_u) for p in plans])):
-        groups: dict[int, list[np.ndarray]] = {}
-        for p, q in qs:
-            if q is not None:
-                need = p.cfg.candidates + p.user.seen.overfetch
-                groups.setdefault(min(-(-need // 64) * 64, len(index)), []).append(q)
-        for fetch, group in groups.items():
-            index.search_batch(np.vstack(group), fetch)
+        todo = [(p, q) for p, q in qs if q is not None]
+        if todo:
+            need = np.array([p.cfg.candidates + p.user.seen.overfetch for p, _ in todo])
+            index.search_labels(np.vstack([q for _, q in todo]), np.minimum(-(-need // 64) * 64, len(index)))
 
 
 def main() -> None:

@@ -12,7 +12,13 @@ lock, so a big HNSW rebuild pauses readers; it is rare by construction.
 Structure: ``flat`` is exact; ``hnsw`` is approximate and fast at scale; ``auto``
 starts flat and migrates to HNSW once ``auto_hnsw_min`` vectors are live. With a GPU
 (``faiss.get_num_gpus() > 0``) ``auto``/``flat`` use a GPU flat index: brute force
-on a GPU beats CPU HNSW well into the millions and stays exact.
+on a GPU beats CPU HNSW well into the millions and stays exact. A CPU flat index is
+searched by :mod:`index.exact` (numpy sgemm + a vectorised top-k over FAISS's stored
+vectors): same results, without FAISS's per-query heap, which dominated batched search.
+
+:meth:`search_labels` answers a batch as arrays of labels (``label_ids`` maps them to
+ids), for callers that map labels themselves; ``search``/``search_batch`` build
+:class:`Hit` lists from the same search.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ import numpy as np
 from index.base import Hit
 from index.config import IndexSettings
 from index.errors import DimensionMismatch, VectorIndexError
+from index.exact import exact_top_k
 
 log = logging.getLogger(__name__)
 GPU_MAX_K = 2048  # faiss GPU indexes return at most this many neighbours per query
@@ -43,6 +50,7 @@ class FaissIndex:
             raise VectorIndexError("index device 'cuda' requested but faiss sees no GPU")
         self._lock = threading.RLock()
         self._gpu_res = faiss.StandardGpuResources() if self.use_gpu else None
+        self.generation = 0  # bumped whenever labels are renumbered (a rebuild)
         self._reset(self._initial_kind())
 
     # --- structure ---------------------------------------------------------------------
@@ -58,6 +66,7 @@ class FaissIndex:
         return faiss.index_cpu_to_gpu(self._gpu_res, 0, idx) if self.use_gpu else idx
 
     def _reset(self, kind: str) -> None:
+        self.generation += 1
         self.kind = kind
         self._index = self._new_faiss(kind)
         self._ids: list[str] = []                     # label -> id
@@ -176,8 +185,41 @@ class FaissIndex:
                 if len(labels) <= self.cfg.exact_allow_max:
                     return self._exact_subset(queries, k, labels, deny, deny_per_query)
             extra = max((len(d) for d in deny_per_query), default=0) if deny_per_query else 0
-            scores, labels_out = self._ann(queries, k + extra, allow, deny)
+            scores, labels_out = self._live_first(*self._ann(queries, k + extra, allow, deny))
             return self._to_hits(scores, labels_out, k, deny, deny_per_query)
+
+    def search_labels(self, queries: np.ndarray, k: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search_batch` (no filters) as arrays: (scores float32, labels int64), [n, ≤ max k].
+
+        ``k`` is one count or one per query. Row i holds query i's best live labels,
+        best first, then label -1 (score -inf) past its k or where fewer are live. No
+        Python object per neighbour; map labels with :meth:`label_ids` (valid until
+        :attr:`generation` changes).
+        """
+        queries = self._check(queries, "search")
+        ks = np.broadcast_to(np.asarray(k, np.int64), (len(queries),))
+        if len(ks) and ks.min() <= 0:
+            raise VectorIndexError(f"search: k must be >= 1, got {int(ks.min())}")
+        with self._lock:
+            width = min(int(ks.max()) if len(ks) else 0, len(self))
+            scores = np.full((len(queries), width), -np.inf, np.float32)
+            labels = np.full((len(queries), width), -1, np.int64)
+            if not width:
+                return scores, labels
+            if self.kind == "flat" and not self.use_gpu:  # one product for every k
+                s, lab = self._ann(queries, ks, None, None)
+                return s[:, :width], lab[:, :width]  # live labels come first
+            for kk in np.unique(ks).tolist():  # FAISS takes one k a call
+                rows = np.flatnonzero(ks == kk)
+                s, lab = self._live_first(*self._ann(queries[rows], kk, None, None))
+                w = min(kk, width, s.shape[1])
+                scores[rows, :w], labels[rows, :w] = s[:, :w], lab[:, :w]
+            return scores, labels
+
+    def label_ids(self, start: int = 0) -> list[str]:
+        """The id of every label from ``start`` on (dead labels keep their old id)."""
+        with self._lock:
+            return self._ids[start:]
 
     def _exact_subset(self, queries: np.ndarray, k: int, labels: np.ndarray, deny: Collection[str] | None,
                       deny_per_query: Sequence[Collection[str]] | None) -> list[list[Hit]]:
@@ -189,8 +231,9 @@ class FaissIndex:
         order = np.argsort(-scores, axis=1, kind="stable")
         return self._to_hits(np.take_along_axis(scores, order, 1), labels[order], k, deny, deny_per_query)
 
-    def _ann(self, queries: np.ndarray, fetch: int, allow: Collection[str] | None,
+    def _ann(self, queries: np.ndarray, fetch: int | np.ndarray, allow: Collection[str] | None,
              deny: Collection[str] | None) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS's answer (dead labels possible on GPU); ``fetch`` per query: CPU flat only."""
         ntotal = int(self._index.ntotal)
         need_filter = self.dead > 0 or bool(deny) or allow is not None
         if not self._selectors:  # GPU flat: over-fetch, filter in _to_hits
@@ -198,6 +241,9 @@ class FaissIndex:
             if allow is not None:
                 fetch = ntotal
             return self._index.search(queries, min(fetch, ntotal, GPU_MAX_K))
+        if self.kind == "flat":  # CPU flat: exact in numpy, the filter as a mask
+            live = self._filter_mask(allow, deny) if need_filter else None
+            return exact_top_k(queries, self._flat_vectors(), np.minimum(fetch, ntotal), live)
         params = faiss.SearchParametersHNSW() if self.kind == "hnsw" else faiss.SearchParameters()
         if self.kind == "hnsw":
             params.efSearch = max(self.cfg.hnsw_ef_search, fetch)
@@ -207,33 +253,65 @@ class FaissIndex:
             params.sel = faiss.IDSelectorBitmap(ntotal, faiss.swig_ptr(bitmap))
         return self._index.search(queries, min(fetch, ntotal), params=params)
 
-    def _filter_bitmap(self, allow: Collection[str] | None, deny: Collection[str] | None) -> np.ndarray:
+    def _flat_vectors(self) -> np.ndarray:
+        """A CPU flat index's stored vectors as a [ntotal, dim] view (no copy; read under the lock)."""
+        n = int(self._index.ntotal)
+        return faiss.rev_swig_ptr(self._index.get_xb(), n * self.dim).reshape(n, self.dim)
+
+    def _denied(self, deny: Collection[str] | None) -> np.ndarray:
+        return np.array([self._label[d] for d in (deny or ()) if d in self._label], dtype=np.int64)
+
+    def _filter_mask(self, allow: Collection[str] | None, deny: Collection[str] | None) -> np.ndarray:
+        """True at the labels a search may return (live, allowed, not denied)."""
         if allow is not None:
             mask = np.zeros(len(self._ids), dtype=bool)
             mask[[self._label[a] for a in allow if a in self._label]] = True
-            bitmap = np.packbits(mask, bitorder="little")
         else:
-            if self._bitmap is None:
-                self._bitmap = np.packbits(self._alive, bitorder="little")
-            bitmap = self._bitmap.copy()
-        denied = np.array([self._label[d] for d in (deny or ()) if d in self._label], dtype=np.int64)
+            mask = self._alive.copy() if deny else self._alive
+        if deny:
+            mask[self._denied(deny)] = False
+        return mask
+
+    def _filter_bitmap(self, allow: Collection[str] | None, deny: Collection[str] | None) -> np.ndarray:
+        if allow is not None:
+            return np.packbits(self._filter_mask(allow, deny), bitorder="little")
+        if self._bitmap is None:
+            self._bitmap = np.packbits(self._alive, bitorder="little")
+        bitmap = self._bitmap.copy()
+        denied = self._denied(deny)
         if len(denied):
             np.bitwise_and.at(bitmap, denied >> 3, ~(1 << (denied & 7)).astype(np.uint8))
         return bitmap
 
+    def _live_first(self, scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Dead labels (a GPU search returns them) to -1, and every row's live labels first."""
+        dead = labels >= 0
+        dead[dead] = ~self._alive[labels[dead]]
+        if dead.any():
+            labels = np.where(dead, -1, labels)
+            scores = np.where(dead, np.float32(-np.inf), scores)
+        gone = labels < 0
+        if gone.any():
+            order = np.argsort(gone, axis=1, kind="stable")
+            scores, labels = np.take_along_axis(scores, order, 1), np.take_along_axis(labels, order, 1)
+        return scores, labels
+
     def _to_hits(self, scores: np.ndarray, labels: np.ndarray, k: int, deny: Collection[str] | None,
                  deny_per_query: Sequence[Collection[str]] | None) -> list[list[Hit]]:
-        out: list[list[Hit]] = []
-        for q in range(len(labels)):
+        """Hit lists from live-first rows (label -1: none), minus the denied ids."""
+        ids = self._ids
+        width = k + (len(deny) if deny else 0) + max(map(len, deny_per_query or ()), default=0)
+        out: list[list[Hit]] = []  # only a denied id is skipped, so `width` columns suffice
+        for q, (srow, lrow) in enumerate(zip(scores[:, :width].tolist(), labels[:, :width].tolist())):
             extra = deny_per_query[q] if deny_per_query else ()
             hits: list[Hit] = []
-            for s, lab in zip(scores[q], labels[q]):
-                if lab < 0 or not self._alive[lab]:
+            for s, lab in zip(srow, lrow):
+                if lab < 0:
                     continue
-                item_id = self._ids[lab]
+                item_id = ids[lab]
                 if (deny and item_id in deny) or item_id in extra:
                     continue
-                hits.append(Hit(item_id, float(s)))
+                hits.append(Hit(item_id, s))
                 if len(hits) == k:
                     break
             out.append(hits)

@@ -4,24 +4,28 @@ Every output item carries its per-source contributions (weight × normalised sco
 ``score == sum(sources.values())`` and the feedback loop can credit sources for clicks.
 The pool is scored as one (items × sources) array: per-item Python work stays O(sources).
 
-:func:`fuse_keyed` is the whole computation over integer item keys (arrays only; ids are
-looked up for the final k); :func:`fuse` runs it for any :class:`Recommender` sources
-through a per-call key space, and the worker's :class:`~streams.ranking.service.Ranker`
-runs it directly in its catalogue-wide key space (no string work per candidate).
+:func:`fuse_many` is the whole computation over integer item keys for many lists at once
+(arrays over [lists, pool, sources]; ids are looked up for the final k); :func:`fuse_keyed`
+is its one-list case, :func:`fuse` runs that for any :class:`Recommender` sources through
+a per-call key space, and the worker's :class:`~streams.ranking.service.Ranker` runs
+:func:`fuse_many` per batch in its catalogue-wide key space (no string work per candidate).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any, Protocol
 
 import numpy as np
 
+from index.exact import top_k_rows
 from streams.ranking.config import FusionConfig
 from streams.ranking.mmr import mmr
-from streams.ranking.normalise import normalise_values
-from streams.recommenders.base import Context, Found, Recommender, Scored, is_seen, score_items, seen_sorted
-from streams.state.ordering import item_hash, top_k_indices
+from streams.ranking.normalise import minmax_masked
+from streams.recommenders.base import (Context, Found, Recommender, Scored, is_seen, score_items,
+                                       seen_sorted)
+from streams.state.ordering import item_hash
 from streams.state.user import UserState
 
 VectorLookup = Callable[[Sequence[str]], Mapping[str, np.ndarray]]
@@ -95,62 +99,197 @@ def unblocked(t: Top, keys: Keys) -> Top:
     return Top(t.keys[~bad], t.vals[~bad], t.floor) if bad.any() else t
 
 
+class BatchKeys(Protocol):
+    """One int key space shared by many lists (a ranking batch)."""
+
+    def hashes(self, keys: np.ndarray) -> np.ndarray:
+        """uint32 stable hash of each key's item id (any shape)."""
+        ...
+
+    def blocked(self, rows: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """True where ``keys[i]`` is seen by list ``rows[i]``'s user or excluded."""
+        ...
+
+    def ids(self, keys: np.ndarray) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One list's fusion inputs (see :func:`fuse_keyed`)."""
+
+    cfg: FusionConfig
+    tops: dict[str, Top]  # the positively weighted sources' candidates, in weight order
+    rescore: Rescore
+    fallback: FallbackTop
+    vectors: VectorLookup | None = None
+
+
+class _OneList:
+    """A single list's :class:`Keys` as :class:`BatchKeys`."""
+
+    def __init__(self, keys: Keys) -> None:
+        self.keys = keys
+        self.hashes, self.ids = keys.hashes, keys.ids
+
+    def blocked(self, rows: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        return self.keys.blocked(keys)
+
+
 def fuse_keyed(cfg: FusionConfig, tops: dict[str, Top], keys: Keys, rescore: Rescore,
                fallback: FallbackTop, vectors: VectorLookup | None = None) -> list[Explained]:
     """:func:`fuse` over int keys: ``tops`` are the positively weighted sources' candidates."""
-    tops = {n: unblocked(t, keys) for n, t in tops.items()}
-    weights = {n: cfg.weights[n] for n in tops}
-    cat = np.concatenate([t.keys for t in tops.values()]) if tops else np.zeros(0, np.int64)
-    _, first = np.unique(cat, return_index=True)
-    pool = cat[np.sort(first)]  # first-proposed first
-    rescored = len(tops) if cfg.rescore and len(tops) > 1 else 0  # the fallback is not rescored
-    asked = pool.size  # nor are the others asked about its items
-    fb = fallback(asked)
-    if fb is not None:
-        fb = unblocked(fb, keys)
-        if fb.keys.size:
-            tops[cfg.fallback] = fb  # type: ignore[index]
-            weights[cfg.fallback] = cfg.fallback_weight  # type: ignore[index]
-            pool = np.concatenate([pool, fb.keys[~np.isin(fb.keys, pool)]])
-    if pool.size == 0:
+    return fuse_many([Ask(cfg, tops, rescore, fallback, vectors)], _OneList(keys))[0]
+
+
+@dataclass
+class _Entries:
+    """Every list's candidates end to end (list by list, source by source, best first)."""
+
+    row: np.ndarray  # which list
+    col: np.ndarray  # which of its sources
+    key: np.ndarray
+    val: np.ndarray
+
+    @classmethod
+    def of(cls, tops: list[list[Top]]) -> "_Entries":
+        parts = [(r, c, t) for r, ts in enumerate(tops) for c, t in enumerate(ts) if t.keys.size]
+        if not parts:
+            return cls(*(np.zeros(0, np.int64) for _ in range(3)), np.zeros(0))
+        n = [t.keys.size for _, _, t in parts]
+        return cls(np.repeat([r for r, _, _ in parts], n), np.repeat([c for _, c, _ in parts], n),
+                   np.concatenate([t.keys for _, _, t in parts]).astype(np.int64, copy=False),
+                   np.concatenate([t.vals for _, _, t in parts]).astype(np.float64, copy=False))
+
+    def pool(self, lists: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each entry's slot in its list's pool (keys in order of first proposal) and the pool sizes."""
+        tagged = self.row * (int(self.key.max(initial=0)) + 1) + self.key  # (list, key) as one int
+        order = np.argsort(tagged, kind="stable")  # by list, then key; stable: first proposal first
+        t = tagged[order]
+        new = np.ones(order.size, bool)
+        new[1:] = t[1:] != t[:-1]
+        first = order[new]  # each (list, key)'s first position
+        rank = np.empty(first.size, np.int64)
+        rank[np.argsort(first)] = np.arange(first.size)  # lists are end to end: rank = list, first sight
+        sizes = np.bincount(self.row[first], minlength=lists)
+        slot = np.empty(order.size, np.int64)
+        slot[order] = rank[np.cumsum(new) - 1]
+        return slot - (np.cumsum(sizes) - sizes)[self.row], sizes
+
+
+def fuse_many(asks: Sequence[Ask], keys: BatchKeys) -> list[list[Explained]]:
+    """:func:`fuse_keyed` for many lists in one key space: the pools, rescoring gaps,
+    normalisation and top-k of every list as a few array operations over
+    [lists, pool, sources] arrays (per list: only the rescoring calls, MMR and the output).
+
+    The same arithmetic in the same order as one list at a time, so the lists are equal
+    bit for bit: sources of a list are summed in its weight order (the padding columns add
+    +0.0), and each pool keeps its first-proposed order (ties after score and hash).
+    """
+    if not asks:
         return []
-    order = np.argsort(pool)
-    ordered = pool[order]
-    names = list(tops)
-    m = pool.size
-    raw = np.zeros((m, len(names)))
-    present = np.zeros((m, len(names)), dtype=bool)
-    for c, name in enumerate(names):
-        t = tops[name]
-        if t.keys.size == 0:
+    names = [list(a.tops) for a in asks]
+    tops = [list(a.tops.values()) for a in asks]
+    e = _Entries.of(tops)
+    bad = keys.blocked(e.row, e.key) if e.key.size else np.zeros(0, bool)
+    if bad.any():  # defence in depth: a source that forgot the seen/exclude rule cannot leak an item
+        e = _Entries(e.row[~bad], e.col[~bad], e.key[~bad], e.val[~bad])
+        tops = [[_kept(t, keys, r) for t in ts] for r, ts in enumerate(tops)]
+    slot, asked = e.pool(len(asks))  # the fallback is not rescored, nor are the others asked about its items
+    weights = [[a.cfg.weights[n] for n in ns] for a, ns in zip(asks, names)]
+    extra = False
+    for r, a in enumerate(asks):
+        fb = a.fallback(int(asked[r]))
+        if fb is not None and fb.keys.size:
+            fb = _kept(fb, keys, r)
+            if fb.keys.size:
+                names[r], tops[r] = [*names[r], a.cfg.fallback], [*tops[r], fb]  # type: ignore[list-item]
+                weights[r] = [*weights[r], a.cfg.fallback_weight]
+                extra = True
+    if extra:
+        e = _Entries.of(tops)
+        slot, sizes = e.pool(len(asks))
+    else:
+        sizes = asked
+    shape = (len(asks), int(sizes.max()), max(map(len, names)))
+    raw, present = np.zeros(shape), np.zeros(shape, bool)
+    raw[e.row, slot, e.col], present[e.row, slot, e.col] = e.val, True
+    pool = np.zeros(shape[:2], np.int64)
+    pool[e.row, slot] = e.key
+    for r, a in enumerate(asks):
+        _rescore(a, names[r], tops[r], raw[r], present[r], pool[r], int(asked[r]))
+    contrib = _contributions(asks, tops, weights, raw, present)
+    total = contrib.sum(axis=2)
+    live = np.arange(shape[1]) < sizes[:, None]
+    want = [max(a.cfg.mmr_pool, a.cfg.k) if _diversify(a) else a.cfg.k for a in asks]
+    _, best = top_k_rows(np.where(live, total, -np.inf), max(want), keys.hashes(pool))
+    picks = [_picked(a, keys, pool[r], total[r], best[r][best[r] >= 0][:want[r]]) for r, a in enumerate(asks)]
+    ids = keys.ids(np.concatenate([pool[r][t] for r, t in enumerate(picks)]))
+    out, at = [], 0
+    for r, t in enumerate(picks):
+        ns, width = names[r], len(names[r])
+        out.append([{"item_id": i, "score": s, "sources": dict(compress(zip(ns, cb), pr))}
+                    for i, s, cb, pr in zip(ids[at:at + t.size], total[r][t].tolist(),
+                                            contrib[r][t, :width].tolist(), present[r][t, :width].tolist())])
+        at += t.size
+    return out
+
+
+def _kept(t: Top, keys: BatchKeys, row: int) -> Top:
+    """``t`` without the keys list ``row`` may not show."""
+    if t.keys.size == 0:
+        return t
+    bad = keys.blocked(np.full(t.keys.size, row), t.keys)
+    return Top(t.keys[~bad], t.vals[~bad], t.floor) if bad.any() else t
+
+
+def _rescore(a: Ask, names: list[str], tops: list[Top], raw: np.ndarray, present: np.ndarray,
+             pool: np.ndarray, asked: int) -> None:
+    """Every source's opinion of the others' candidates (one array call a source), in place."""
+    main = len(a.tops)
+    if not (a.cfg.rescore and main > 1):
+        return
+    for c in range(main):
+        if tops[c].keys.size == 0:
             continue
-        rows = order[np.searchsorted(ordered, t.keys)]
-        raw[rows, c] = t.vals
-        present[rows, c] = True
-        if c < rescored:
-            miss = np.flatnonzero(~present[:asked, c])
-            if miss.size:  # every source's opinion of the others' candidates, as one array call
-                found, vals = rescore(name, pool[miss])
-                raw[miss[found], c] = vals[found]
-                present[miss[found], c] = True
-    contrib = np.zeros((m, len(names)))
-    for c, name in enumerate(names):
-        has = present[:, c]
-        if has.any():
-            contrib[has, c] = weights[name] * normalise_values(raw[has, c], tops[name].floor, cfg.normalise)
-    total = contrib.sum(axis=1)
-    diversify = cfg.mmr_lambda < 1.0 and vectors is not None
-    top = top_k_indices(total, keys.hashes(pool), max(cfg.mmr_pool, cfg.k) if diversify else cfg.k)
-    if diversify and top.size > 1:
+        miss = np.flatnonzero(~present[:asked, c])
+        if miss.size:
+            found, vals = a.rescore(names[c], pool[miss])
+            raw[miss[found], c] = vals[found]
+            present[miss[found], c] = True
+
+
+def _contributions(asks: Sequence[Ask], tops: list[list[Top]], weights: list[list[float]],
+                   raw: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """weight × normalised raw score where the source has one, else 0 ([lists, pool, sources]).
+
+    Min-max (:func:`minmax_masked`) per (list, source) over the scores present, or the
+    raw scores where the list's config says ``normalise: none``.
+    """
+    lists, _, width = raw.shape
+    w = np.zeros((lists, width))
+    floor = np.full((lists, width), np.nan)
+    minmax = np.array([a.cfg.normalise == "minmax" for a in asks])
+    for r, ts in enumerate(tops):
+        w[r, : len(ts)] = weights[r]
+        floor[r, : len(ts)] = [np.nan if t.floor is None else t.floor for t in ts]
+    norm = minmax_masked(raw, present, floor)
+    norm = np.where(minmax[:, None, None], norm, raw)
+    return np.where(present, w[:, None, :] * norm, 0.0)
+
+
+def _diversify(a: Ask) -> bool:
+    return a.cfg.mmr_lambda < 1.0 and a.vectors is not None
+
+
+def _picked(a: Ask, keys: BatchKeys, pool: np.ndarray, total: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """The list's final pool slots: its top-k, or MMR's pick among its best ``mmr_pool``."""
+    if _diversify(a) and top.size > 1:
         cand = keys.ids(pool[top])
-        picked = mmr(cand, dict(zip(cand, total[top].tolist())), vectors(cand), cfg.k, cfg.mmr_lambda)  # type: ignore[misc]
+        vectors = a.vectors(cand)  # type: ignore[misc]
+        picked = mmr(cand, dict(zip(cand, total[top].tolist())), vectors, a.cfg.k, a.cfg.mmr_lambda)
         at = dict(zip(cand, top.tolist()))
         top = np.array([at[i] for i in picked], dtype=np.int64)
-    top = top[: cfg.k]
-    cols = list(enumerate(names))
-    return [{"item_id": i, "score": s, "sources": {n: cb[c] for c, n in cols if pr[c]}}
-            for i, s, cb, pr in zip(keys.ids(pool[top]), total[top].tolist(), contrib[top].tolist(),
-                                    present[top].tolist())]
+    return top[: a.cfg.k]
 
 
 class _Local:

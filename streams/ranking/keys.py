@@ -8,6 +8,8 @@ the row in the content vector matrix, the row in the current CF factors, and whe
 item is deleted. Rows are kept current incrementally: new ItemStats ids when read (the
 id map is append-only), content rows through :attr:`ContentIndex.listeners`, CF rows when
 the model object changes (once per model version). All of it runs on the worker's loop.
+:class:`LabelKeys` maps a FAISS index's labels to these keys, so batched search results
+become keys without a string per neighbour.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from index.faiss_index import FaissIndex
 from streams.ranking.indexes import CFIndex, ContentIndex
 from streams.state.items import ItemStats
 from streams.state.ordering import item_hash
@@ -104,3 +107,31 @@ def _grown(a: np.ndarray, size: int, fill: object) -> np.ndarray:
     out = np.full(max(size, a.size), fill, a.dtype)
     out[: a.size] = a
     return out
+
+
+class LabelKeys:
+    """Label → item key for one FAISS index, so search results map to keys by one gather.
+
+    FAISS labels are append-only until a rebuild renumbers them (``generation``), so the
+    table only grows by the labels added since the last call. Its last slot is padding
+    for label -1 (no hit): callers mask those out.
+    """
+
+    def __init__(self, keys: ItemKeys) -> None:
+        self.keys = keys
+        self._index: object = None
+        self._generation = -1
+        self._table = np.zeros(1, np.int64)
+
+    def table(self, index: FaissIndex) -> np.ndarray:
+        """Key of every label of ``index`` (call after the search, on the thread that writes it)."""
+        if index is not self._index or index.generation != self._generation:
+            self._index, self._generation, self._table = index, index.generation, np.zeros(1, np.int64)
+        n = self._table.size - 1
+        new = index.label_ids(n)
+        if new:
+            table = np.zeros(n + len(new) + 1, np.int64)
+            table[:n] = self._table[:n]
+            table[n:-1] = self.keys.keys(new)
+            self._table = table
+        return self._table

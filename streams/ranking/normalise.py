@@ -21,13 +21,24 @@ def minmax_values(vals: np.ndarray, floor: float | None) -> np.ndarray:
     """:func:`minmax_array` of raw scores already in an array (any order: element-wise)."""
     if vals.size == 0:
         return vals
-    hi, lo = float(vals.max()), float(vals.min())
-    if floor is not None:
-        lo = min(lo, floor)
-    if hi <= lo:
-        level = 0.0 if floor is not None and hi <= floor else 1.0
-        return np.full(vals.size, level)
-    return (vals - lo) / (hi - lo)
+    floors = np.array([np.nan if floor is None else floor])
+    return minmax_masked(vals[:, None], np.ones((vals.size, 1), bool), floors)[:, 0]
+
+
+def minmax_masked(raw: np.ndarray, present: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """:func:`minmax_values` of every column of ``raw`` at once (axis -2: the items, over the
+    ``present`` cells only; ``floor`` per column, NaN: unknown). Cells not present come
+    out as anything: mask them. Fusion normalises a whole batch of lists this way."""
+    hi = np.where(present, raw, -np.inf).max(axis=-2, initial=-np.inf)
+    lo = np.where(present, raw, np.inf).min(axis=-2, initial=np.inf)
+    known = ~np.isnan(floor)
+    lo = np.where(known, np.minimum(lo, floor), lo)
+    flat = hi <= lo  # all equal: 1, or 0 when they all sit at the known floor
+    level = np.where(known & (hi <= floor), 0.0, 1.0)
+    span = np.where(flat, 1.0, hi - lo)
+    with np.errstate(invalid="ignore"):  # columns with no cell present: inf - inf
+        scaled = (raw - lo[..., None, :]) / span[..., None, :]
+    return np.where(flat[..., None, :], level[..., None, :], scaled)
 
 
 def normalise_array(scored: Scored, how: str) -> np.ndarray:

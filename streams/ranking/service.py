@@ -4,12 +4,15 @@ The glue between a worker's live parts (item statistics, the FAISS indexes, the 
 CF model, the control fold) and the pure :func:`streams.ranking.fuse`. No Faust and no
 Kafka here, so the same code serves the ranking agent, the ``requests`` agent, the web
 view and the benchmark. One :meth:`Ranker.rank` call makes one FAISS search call for the
-content candidates of every user in the batch and one for the CF candidates (grouped by
-over-fetch size, so a user who has seen 900 items does not make everyone fetch 1,000).
-Fusion then runs over :class:`ItemKeys` (one int per item id): each source's candidates
-and its rescoring of the others' are array gathers and one mat-vec, and ids are looked
-up for the final k only. Lists are the same as :func:`streams.ranking.fuse` over the
-per-user sources would give (``tests/unit/test_ranking_service.py`` checks that).
+content candidates of every user in the batch and one for the CF candidates (each user
+over-fetching by its own seen count), answered as label arrays that map to item keys by
+one gather (:class:`~streams.ranking.keys.LabelKeys`). Session and transitions score
+a chunk of users as rows of one array and cut every row's top candidates with one top-k.
+Fusion then runs over :class:`ItemKeys` (one int per item id) for the whole chunk at
+once (:func:`~streams.ranking.fusion.fuse_many`): per list remain only the rescoring
+calls (array gathers, one mat-vec) and the output, and ids are looked up for the final
+k only. Lists are the same as :func:`streams.ranking.fuse` over the per-user sources
+would give (``tests/unit/test_ranking_service.py`` checks that).
 """
 from __future__ import annotations
 
@@ -21,24 +24,27 @@ from typing import Any
 
 import numpy as np
 
+from index.exact import top_k_rows
 from streams.control import DEFAULT_SCENARIO, ConfigVersion
 from streams.feedback.variants import variant_config
 from streams.ranking.config import FusionConfig
-from streams.ranking.fusion import NO_TOP, Explained, Top, fuse_keyed
+from streams.ranking.fusion import NO_TOP, Ask, Explained, Top, fuse_keyed, fuse_many
 from streams.ranking.indexes import CFIndex, ContentIndex
-from streams.ranking.keys import ItemKeys
+from streams.ranking.keys import ItemKeys, LabelKeys
 from streams.ranking.sources import SharedPopular, top_valid_rows
 from streams.recommenders import create
-from streams.recommenders.base import Context, Found, gather_rows, is_seen, seen_sorted
-from streams.recommenders.dense import DenseSource
+from streams.recommenders.base import Context, Found, gather_rows, in_sorted, is_seen, seen_sorted
+from streams.recommenders.session import SessionRecommender
 from streams.recommenders.vector import unit
 from streams.state.foldin import CFModel, fold_in
+from streams.state.seen import fingerprints
 from streams.state.items import ItemStats
 from streams.state.user import UserState
 
 ConfigFn = Callable[[str | None], ConfigVersion]
 ModelFn = Callable[[], CFModel | None]
 FIELDS = set(FusionConfig.model_fields)
+DENSE_FLOATS = 1 << 22  # session/transitions scores held per chunk of users (32 MiB a source)
 
 
 @dataclass(frozen=True)
@@ -62,8 +68,10 @@ class Plan:
     cfg: FusionConfig
     content_q: np.ndarray | None = None
     cf_u: np.ndarray | None = None
-    tops: dict[str, Top] = field(default_factory=dict)  # content / cf candidates from the search
+    tops: dict[str, Top] = field(default_factory=dict)  # candidates of the batched sources
     seen: np.ndarray | None = None  # the user's seen fingerprints, sorted (None: none seen)
+    have: set[str] = field(default_factory=set)  # sources with signal for this user
+    dense: dict[str, np.ndarray] = field(default_factory=dict)  # session/transitions scores
 
 
 class Ranker:
@@ -76,7 +84,9 @@ class Ranker:
         self.transitions = create("transitions", stats=stats)
         self.popular = SharedPopular(stats)
         self.keys = ItemKeys(stats, content, cf)
+        self.labels = {"content": LabelKeys(self.keys), "cf": LabelKeys(self.keys)}
         self._cfgs: dict[tuple[str, int, str, int | None], FusionConfig] = {}
+        self._hash_order = np.zeros(0, np.int64)  # ItemStats rows by stable hash (seen lookups)
 
     # --- config -------------------------------------------------------------------------
     def _config(self, job: Job) -> tuple[ConfigVersion, str, FusionConfig]:
@@ -107,7 +117,16 @@ class Ranker:
         self._search("content", self.content.index, [(p, p.content_q) for p in plans])
         self._search("cf", self.cf.index, [(p, p.cf_u) for p in plans])
         ctx = Context(now=now, exclude=frozenset(self.content.deleted))
-        return [self._one(p, ctx) for p in plans]
+        out = []
+        step = max(1, DENSE_FLOATS // max(self.stats.n_items, 1))  # bounds the dense arrays' memory
+        for at in range(0, len(plans), step):
+            chunk = plans[at:at + step]
+            for name in ("session", "transitions"):
+                self._dense(name, chunk, ctx)
+            out.extend(self._fuse(chunk, ctx))
+            for p in chunk:
+                p.dense.clear()
+        return out
 
     def _plan(self, job: Job, model: CFModel | None) -> Plan:
         user = job.state or UserState(job.user_id)
@@ -119,6 +138,12 @@ class Ranker:
             u = user.cf if user.cf_version == model.version else fold_in(
                 model, [i for i, _ in user.positives], [w for _, w in user.positives])
             p.cf_u = None if u is None else np.asarray(u, np.float32)
+        wanted = {n for n, w in cfg.weights.items() if w > 0} | {cfg.fallback}
+        p.have = {"popular"} | {n for n in ("session", "transitions") if n in wanted and user.positives}
+        if "content" in wanted and p.content_q is not None:
+            p.have.add("content")
+        if "cf" in wanted and p.cf_u is not None:
+            p.have.add("cf")
         return p
 
     def _content_query(self, user: UserState) -> np.ndarray | None:
@@ -134,43 +159,127 @@ class Ranker:
         return unit(q)
 
     def _search(self, name: str, index: Any, queries: list[tuple[Plan, np.ndarray | None]]) -> None:
-        """Candidates for every plan that has a query: one search call per over-fetch size."""
+        """Candidates for every plan that has a query: one search call, each over-fetching
+        by its own seen count (a user who has seen 900 items does not make everyone fetch 1,000)."""
         todo = [(p, q) for p, q in queries if q is not None]
         if index is None or not todo or len(index) == 0:
             return
-        groups: dict[int, list[tuple[Plan, np.ndarray]]] = {}
-        for p, q in todo:
-            need = p.cfg.candidates + p.user.seen.overfetch
-            fetch = min(-(-need // 64) * 64, len(index))  # few distinct sizes, little over-fetch
-            groups.setdefault(fetch, []).append((p, q))
-        for fetch, group in groups.items():
-            hits = index.search_batch(np.vstack([q for _, q in group]), fetch)
-            for (p, _), h in zip(group, hits):
-                p.tops[name] = self._unseen_top(h, p, p.cfg.candidates)
+        plans = [p for p, _ in todo]
+        need = np.array([p.cfg.candidates + p.user.seen.overfetch for p in plans])
+        fetch = np.minimum(-(-need // 64) * 64, len(index))  # few distinct sizes, little over-fetch
+        scores, labels = index.search_labels(np.vstack([q for _, q in todo]), fetch)
+        keys = self.labels[name].table(index)[labels]
+        for p, top in zip(plans, self._unseen_tops(plans, keys, scores, labels >= 0)):
+            p.tops[name] = top
 
-    def _unseen_top(self, hits: Sequence[tuple[str, float]], p: Plan, n: int) -> Top:
-        """The first ``n`` hits (sorted) the user has not seen and that are not deleted."""
-        if not hits:
-            return NO_TOP
-        ids, scores = zip(*hits)
-        keys = self.keys.keys(ids)
-        ok = np.flatnonzero(~_Request(self, p).blocked(keys))[:n]
-        return Top(keys[ok], np.array(scores, dtype=np.float64)[ok])
+    def _unseen_tops(self, plans: list[Plan], keys: np.ndarray, scores: np.ndarray,
+                     hit: np.ndarray) -> list[Top]:
+        """Per plan (row), the first ``candidates`` hits it has not seen and that are not deleted.
 
-    def _one(self, p: Plan, ctx: Context) -> dict[str, Any]:
-        req = _Request(self, p)
-        wanted = {n for n, w in p.cfg.weights.items() if w > 0} | {p.cfg.fallback}
-        have = {"popular"}
-        if "content" in wanted and p.content_q is not None:
-            have.add("content")
-        if "cf" in wanted and p.cf_u is not None:
-            have.add("cf")
-        have |= {n for n in ("session", "transitions") if n in wanted and p.user.positives}
-        items = req.fuse(p.cfg, have, ctx)
-        if not items:  # no signal and no fallback configured: popular is the floor of service
-            cfg = p.cfg.model_copy(update={"weights": {"popular": 1.0}})
-            items = req.fuse(cfg, {"popular"}, ctx)
-        return wire_list(p, items)
+        The whole group at once: the seen test is one binary search of (row, fingerprint)
+        pairs in every row's sorted seen fingerprints, tagged with the row, not a call per row.
+        """
+        ok = hit & ~_Batch(self.keys, plans).blocked(np.arange(len(plans))[:, None], keys)
+        ok &= np.cumsum(ok, axis=1) <= np.array([p.cfg.candidates for p in plans])[:, None]
+        cut = np.cumsum(ok.sum(axis=1))[:-1]
+        return [Top(k, v) for k, v in zip(np.split(keys[ok], cut), np.split(scores[ok].astype(np.float64), cut))]
+
+    def _dense(self, name: str, plans: list[Plan], ctx: Context) -> None:
+        """A dense source's scores for every plan that uses it, as rows of one array, and
+        the top candidates of every plan that weights it: a few numpy calls for them all."""
+        users = [p for p in plans if name in p.have]
+        src: SessionRecommender = getattr(self, name)
+        if not users or self.stats.n_items == 0:
+            return  # (no items: no scores, as dense() gives None)
+        rows = src.dense_rows([p.user for p in users])
+        for p, row in zip(users, rows):
+            p.dense[name] = row
+        at = [i for i, p in enumerate(users) if p.cfg.weights.get(name, 0) > 0]
+        if at:
+            tops = self._dense_tops(rows if len(at) == len(users) else rows[at], [users[i] for i in at], ctx)
+            for i, top in zip(at, tops):
+                users[i].tops[name] = top
+
+    def _dense_tops(self, arr: np.ndarray, plans: list[Plan], ctx: Context) -> list[Top]:
+        """Per row, the best ``candidates`` positive scores (ties by stable hash) of items not
+        removed, not deleted (when the context excludes any) and not seen by that user:
+        what :func:`top_valid_rows` gives one row, with one top-k for the whole array."""
+        n = arr.shape[1]
+        hashes, of = self.stats.ids.hashes[:n], self.keys.of_stats
+        bad = self.stats.removed[:n].copy()
+        if ctx.exclude:
+            bad |= self.keys.deleted[of[:n]]
+        masked = np.where(arr > 0, arr, -np.inf)
+        masked[:, bad] = -np.inf
+        rows, cols = self._seen_cells(plans, fingerprints(hashes))
+        masked[rows, cols] = -np.inf
+        ks = np.array([p.cfg.candidates for p in plans])
+        vals = np.full((len(plans), int(ks.max())), -np.inf)
+        top = np.full(vals.shape, -1, np.int64)
+        for k in np.unique(ks).tolist():
+            at = np.flatnonzero(ks == k)
+            v, c = top_k_rows(masked if at.size == len(plans) else masked[at], k, hashes)
+            vals[at, : v.shape[1]], top[at, : c.shape[1]] = v, c
+        found = top >= 0
+        cut = np.cumsum(found.sum(axis=1))[:-1]
+        return [Top(of[c], v, 0.0) for c, v in zip(np.split(top[found], cut), np.split(vals[found], cut))]
+
+    def _seen_cells(self, plans: list[Plan], hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row, ItemStats row) of every item each plan's user has seen, by seen-set
+        fingerprint (``hashes`` are the items' fingerprints, in ItemStats row order)."""
+        if self._hash_order.size != hashes.size:
+            self._hash_order = np.argsort(hashes, kind="stable")
+        order = self._hash_order
+        ordered = hashes[order]
+        seen = [(i, p.seen) for i, p in enumerate(plans) if p.seen is not None]
+        if not seen:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        rows = np.concatenate([np.full(s.size, i) for i, s in seen])
+        vals = np.concatenate([s for _, s in seen])
+        lo, hi = np.searchsorted(ordered, vals, "left"), np.searchsorted(ordered, vals, "right")
+        hit = hi > lo
+        rows, lo, span = rows[hit], lo[hit], (hi - lo)[hit]
+        extra = [np.flatnonzero(span > d) for d in range(1, int(span.max(initial=1)))]  # hash collisions
+        return (np.concatenate([rows, *(rows[e] for e in extra)]),
+                order[np.concatenate([lo, *(lo[e] + d for d, e in enumerate(extra, 1))])])
+
+    def _fuse(self, plans: list[Plan], ctx: Context) -> list[dict[str, Any]]:
+        """The plans' lists: fusion for all of them at once (:func:`fuse_many`)."""
+        reqs = [_Request(self, p) for p in plans]
+        lists = fuse_many([r.ask(p.cfg, p.have, ctx) for r, p in zip(reqs, plans)], _Batch(self.keys, plans))
+        out = []
+        for p, req, items in zip(plans, reqs, lists):
+            if not items:  # no signal and no fallback configured: popular is the floor of service
+                cfg = p.cfg.model_copy(update={"weights": {"popular": 1.0}})
+                items = req.fuse(cfg, {"popular"}, ctx)
+            out.append(wire_list(p, items))
+        return out
+
+
+class _Batch:
+    """The :class:`BatchKeys` of a list of plans: the item keys, and which the plan at each
+    row may not show (deleted, or seen: one binary search of (row, fingerprint) pairs in
+    every plan's sorted seen fingerprints, tagged with its row)."""
+
+    def __init__(self, keys: ItemKeys, plans: list[Plan]) -> None:
+        self.k = keys
+        seen = [(np.uint64(i) << np.uint64(32)) | p.seen.astype(np.uint64)
+                for i, p in enumerate(plans) if p.seen is not None]
+        self.seen = np.concatenate(seen) if seen else None
+
+    def hashes(self, keys: np.ndarray) -> np.ndarray:
+        return self.k.hash[keys]
+
+    def blocked(self, rows: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        bad = self.k.deleted[keys]
+        if self.seen is not None:
+            fps = fingerprints(self.k.hash[keys]).astype(np.uint64)
+            tagged = (np.asarray(rows, np.uint64) << np.uint64(32)) | fps
+            bad |= in_sorted(tagged, self.seen)
+        return bad
+
+    def ids(self, keys: np.ndarray) -> list[str]:
+        return self.k.ids(keys)
 
 
 class _Request:
@@ -178,7 +287,6 @@ class _Request:
 
     def __init__(self, r: Ranker, p: Plan) -> None:
         self.r, self.p, self.k = r, p, r.keys
-        self._dense: dict[str, np.ndarray | None] = {}
 
     # --- Keys ---------------------------------------------------------------------------
     def hashes(self, keys: np.ndarray) -> np.ndarray:
@@ -195,14 +303,12 @@ class _Request:
 
     # --- sources ------------------------------------------------------------------------
     def dense(self, name: str, ctx: Context) -> np.ndarray | None:
-        if name not in self._dense:
-            src: DenseSource = getattr(self.r, name)
-            self._dense[name] = src.dense(self.p.user, ctx)
-        return self._dense[name]
+        return self.p.dense.get(name)  # computed for the whole chunk (Ranker._dense)
 
     def top(self, name: str, n: int, ctx: Context) -> Top:
-        if name in ("content", "cf"):
-            t = self.p.tops.get(name, NO_TOP)
+        t = self.p.tops.get(name)
+        if t is not None or name in ("content", "cf"):  # found for the whole batch
+            t = NO_TOP if t is None else t
             return t if n >= t.keys.size else Top(t.keys[:n], t.vals[:n], t.floor)
         stats, user = self.r.stats, self.p.user
         if name == "popular":
@@ -231,7 +337,8 @@ class _Request:
             return np.zeros(keys.size, bool), np.zeros(keys.size)
         return gather_rows(self.k.stats_row[keys], arr)
 
-    def fuse(self, cfg: FusionConfig, have: set[str], ctx: Context) -> list[Explained]:
+    def ask(self, cfg: FusionConfig, have: set[str], ctx: Context) -> Ask:
+        """What fusion needs of this plan's sources under ``cfg``."""
         tops = {n: self.top(n, cfg.candidates, ctx) for n, w in cfg.weights.items() if w > 0 and n in have}
 
         def fallback(n: int) -> Top | None:
@@ -240,7 +347,11 @@ class _Request:
                 return None
             return self.top(fb, cfg.k + n, ctx)
 
-        return fuse_keyed(cfg, tops, self, lambda n, keys: self.rescore(n, keys, ctx), fallback)
+        return Ask(cfg, tops, lambda n, keys: self.rescore(n, keys, ctx), fallback)
+
+    def fuse(self, cfg: FusionConfig, have: set[str], ctx: Context) -> list[Explained]:
+        a = self.ask(cfg, have, ctx)
+        return fuse_keyed(cfg, a.tops, self, a.rescore, a.fallback)
 
 
 def wire_list(p: Plan, items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ needs no clock, so replays and live traffic agree.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -33,32 +34,54 @@ class SessionRecommender(DenseSource):
         self.signal, self.normalise = signal, normalise
 
     def dense(self, user: UserState, ctx: Context) -> np.ndarray | None:
-        hist = user.recent_positives(self.history)
-        n = self.stats.n_items
-        if not hist or n == 0:
+        if not user.positives or self.stats.n_items == 0:
             return None
+        return self.dense_rows([user])[0]
+
+    def dense_rows(self, users: Sequence[UserState]) -> np.ndarray:
+        """:meth:`dense` of many users as the rows of one [users, items] array (no history: 0s).
+
+        Each row is one scatter-add of its terms in history order (the same sums as adding
+        pair row after pair row, bit for bit), kept per user so the work stays in cache;
+        what is shared is read once: each pair row however many users have the item, the
+        term scales and the cosine division as whole-batch array operations.
+        """
+        n = self.stats.n_items
+        out = np.zeros((len(users), n))
         pairs = self.stats.cooc if self.signal == "cooc" else self.stats.transitions
+        get = self.stats.ids.get
+        rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        terms: list[list[int]] = []  # per user: the history's item rows that have neighbours
+        coefs: list[float] = []
+        for user in users:
+            mine: list[int] = []
+            for pos, (item, w) in enumerate(user.recent_positives(self.history)):
+                i = get(item)
+                if i is None:
+                    continue
+                if i not in rows:
+                    rows[i] = pairs.row(i)
+                if rows[i][0].size:
+                    mine.append(i)
+                    coefs.append(w * self.decay ** pos)
+            terms.append(mine)
+        if not coefs:
+            return out
         counts = self.stats.user_counts()
-        cosine = self.normalise == "cosine"
-        keys_at, vals_at = [], []
-        for pos, (item, w) in enumerate(hist):
-            i = self.stats.ids.get(item)
-            if i is None:
-                continue
-            keys, vals = pairs.row(i)
-            if keys.size == 0:
-                continue
-            coef = w * self.decay ** pos
-            keys_at.append(keys)
-            vals_at.append((coef / np.sqrt(counts[i]) if cosine else coef) * vals)
-        if not keys_at:
-            return np.zeros(n, dtype=np.float64)
-        # one scatter-add, in history order (the same sums as adding row after row)
-        acc = np.bincount(np.concatenate(keys_at), np.concatenate(vals_at), minlength=n)
-        if cosine:
-            nz = counts > 0
-            acc[nz] /= np.sqrt(counts[nz])
-        return acc
+        scale = np.array(coefs)
+        if self.normalise == "cosine":
+            scale = scale / np.sqrt(counts[[i for mine in terms for i in mine]])
+        at = 0
+        for u, mine in enumerate(terms):
+            if mine:
+                lengths = [rows[i][0].size for i in mine]
+                vals = np.concatenate([rows[i][1] for i in mine])
+                vals *= np.repeat(scale[at:at + len(mine)], lengths)
+                out[u] = np.bincount(np.concatenate([rows[i][0] for i in mine]), vals, minlength=n)
+                at += len(mine)
+        if self.normalise == "cosine":
+            np.divide(out, np.sqrt(counts), out=out, where=counts > 0)
+        return out
 
 
 @register("session")

@@ -44,3 +44,52 @@ def test_large_allow_list_uses_selector_path() -> None:
     assert len(hits) == 10 and {h.item_id for h in hits} <= allow - {"c0"}
     exact = sorted(allow - {"c0"}, key=lambda a: -float(vecs[int(a[1:])] @ vecs[1]))[:10]
     assert len(set(exact) & {h.item_id for h in hits}) >= 9
+
+
+def test_search_labels_are_search_batch_as_arrays() -> None:
+    for kind in ("flat", "hnsw"):
+        idx = FaissIndex(CFG, kind=kind)
+        vecs = clustered(400, 4)
+        ids = [f"d{i}" for i in range(400)]
+        idx.upsert(ids, vecs)
+        idx.delete(ids[:30])  # tombstones below rebuild_min_dead: masked, labels kept
+        scores, labels = idx.search_labels(vecs[:6], 20)
+        names = idx.label_ids()
+        for hits, s, lab in zip(idx.search_batch(vecs[:6], 20), scores, labels):
+            assert [h.item_id for h in hits] == [names[j] for j in lab]
+            assert [h.score for h in hits] == s.tolist()
+        scores, labels = idx.search_labels(vecs[:2], 1000)  # more than are live: all of them
+        assert labels.shape == (2, 370) and (labels >= 0).all() and not set(labels[0]) & set(range(30))
+        scores, labels = idx.search_labels(vecs[:3], np.array([5, 20, 5]))  # a k per query
+        assert labels.shape == (3, 20) and (labels[[0, 2], 5:] == -1).all() and (labels[:, :5] >= 0).all()
+        assert [names[j] for j in labels[1]] == [h.item_id for h in idx.search(vecs[1], 20)]
+        gen = idx.generation
+        idx.compact()
+        assert idx.generation == gen + 1 and len(idx.label_ids()) == 370
+
+
+def test_exact_top_k_rows_match_a_full_sort() -> None:
+    from index.exact import top_k_rows
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        m, n, k = (int(x) for x in rng.integers(1, (30, 3000, 300)))
+        s = rng.standard_normal((m, n)).astype(np.float32)
+        if trial % 3 == 0:
+            s = np.round(s, 1)  # many ties: the lower column wins
+        if trial % 4 == 0:
+            s[rng.random((m, n)) < rng.random()] = -np.inf  # excluded
+        tie = rng.permutation(n) if trial % 2 else None  # ties by this instead of the column
+        order = np.lexsort((np.broadcast_to(np.arange(n) if tie is None else tie, s.shape), -s), axis=1)[:, :k]
+        best = np.take_along_axis(s, order, 1)
+        vals, cols = top_k_rows(s, k, tie)
+        assert np.array_equal(vals, best) and np.array_equal(cols, np.where(best > -np.inf, order, -1))
+
+
+def test_flat_scores_do_not_depend_on_the_batch() -> None:
+    """Bit-identical alone and in a batch (the ranker's tests compare lists exactly)."""
+    for dim, n in ((16, 300), (32, 50), (64, 2000), (384, 700)):
+        idx = FaissIndex(CFG, kind="flat", dim=dim)
+        vecs = clustered(n, 5, dim)
+        idx.upsert([f"e{i}" for i in range(n)], vecs)
+        batch = idx.search_batch(vecs[:41], 30)
+        assert all(idx.search(q, 30) == hits for q, hits in zip(vecs[:41], batch)), dim
