@@ -36,15 +36,16 @@ def tune_gc(tuning: WorkerTuning) -> None:
     """
     if tuning.gc_threshold > 0:
         gc.set_threshold(tuning.gc_threshold, 20, 50)
+    gc.freeze()  # what imports and setup made lives as long as the process: never rescan it
 
 
 def main() -> int:
     settings = get_settings()
     logging.basicConfig(stream=sys.stderr, level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    tune_gc(WorkerTuning())
     create_topics(settings)  # idempotent; lets a worker start before 'genre up' made them
     worker = build_worker(settings)
+    tune_gc(WorkerTuning())
     try:
         worker.execute_from_commandline()  # returns/raises SystemExit when stopped
     finally:

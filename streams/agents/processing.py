@@ -11,7 +11,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -28,6 +28,24 @@ log = logging.getLogger(__name__)
 VectorLookup = Callable[[str], "np.ndarray | None"]
 
 
+class Message(Protocol):
+    """What the rules read of a Kafka message: Faust's ``ConsumerMessage`` is one (the agent
+    hands those in as they are), and so is :class:`Incoming`."""
+
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> float: ...
+
+
 class Incoming(NamedTuple):
     """One Kafka message as the agent received it (source coordinates kept for dead letters)."""
 
@@ -41,7 +59,7 @@ class Incoming(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    msg: Incoming
+    msg: Message
     reason: str
 
 
@@ -109,7 +127,7 @@ class UserStateUpdater:
         #: applied but not yet encoded/stored (write-behind, see ``streams.agents.user_state``)
         self.pending: dict[str, record.UserRecord] = {}
 
-    def parse(self, msg: Incoming) -> Interaction:
+    def parse(self, msg: Message) -> Interaction:
         """Raw message → Interaction, or InvalidMessage with the reason."""
         ev = parse_interaction(msg.value, self.event_types, self.max_bytes, default_ts=msg.timestamp)
         key = msg.key.decode("utf-8", "replace") if msg.key is not None else None
@@ -123,7 +141,7 @@ class UserStateUpdater:
             raise InvalidMessage(str(exc)) from None
         return ev
 
-    def group(self, batch: Sequence[Incoming], result: BatchResult) -> dict[str, list[tuple[int, Interaction]]]:
+    def group(self, batch: Sequence[Message], result: BatchResult) -> dict[str, list[tuple[int, Interaction]]]:
         """Valid events per user, in batch (= partition) order; the rest to ``result.rejected``."""
         users: dict[str, list[tuple[int, Interaction]]] = {}
         for i, msg in enumerate(batch):
@@ -180,7 +198,7 @@ class UserStateUpdater:
         result.applied.extend(fresh)
         return record.UserRecord(state, rec.remember(keys, self.window))
 
-    def apply_pending(self, batch: Sequence[Incoming], read: Callable[[str], bytes | None]) -> BatchResult:
+    def apply_pending(self, batch: Sequence[Message], read: Callable[[str], bytes | None]) -> BatchResult:
         """Apply the batch in memory; changed users stay in :attr:`pending` until :meth:`flush`.
 
         ``read(user_id)`` returns the stored record bytes or None. ``result.changed`` maps
@@ -204,7 +222,7 @@ class UserStateUpdater:
         self.pending.clear()
         return out
 
-    def apply(self, batch: Sequence[Incoming], read: Callable[[str], bytes | None]) -> BatchResult:
+    def apply(self, batch: Sequence[Message], read: Callable[[str], bytes | None]) -> BatchResult:
         """The whole batch, encoded: ``result.writes`` holds each changed user's new bytes."""
         result = self.apply_pending(batch, read)
         raws = self.flush()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter, Histogram
 
 from streams.agents import record
-from streams.agents.processing import BatchResult, Incoming
+from streams.agents.processing import BatchResult, Message
 from streams.kafka_io import make_producer
 from streams.ranking.indexes import CFIndex, ContentIndex
 from streams.ranking.service import Job, Ranker
@@ -86,7 +86,7 @@ class NotifyingUpdater:
     def __init__(self, inner: Any, dirty: DirtyUsers) -> None:
         self._inner, self._dirty = inner, dirty
 
-    def apply_pending(self, batch: Sequence[Incoming], read: Any) -> BatchResult:
+    def apply_pending(self, batch: Sequence[Message], read: Any) -> BatchResult:
         result = self._inner.apply_pending(batch, read)
         self._dirty.mark(result)  # the ranker reads the applied record (``current``) at once
         return result

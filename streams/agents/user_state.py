@@ -21,7 +21,7 @@ from prometheus_client import Counter, Histogram
 
 from streams.agents import drain
 from streams.agents.changelog import send_batches
-from streams.agents.processing import BatchResult, Incoming
+from streams.agents.processing import BatchResult
 
 if TYPE_CHECKING:
     from streams.app import Runtime
@@ -53,12 +53,6 @@ def as_current_event(event: EventT) -> Iterator[None]:
         yield
     finally:
         faust_streams._current_event.reset(token)
-
-
-def incoming(event: EventT) -> Incoming:
-    m = event.message
-    return Incoming(key=m.key, value=m.value, topic=m.topic, partition=m.partition,
-                    offset=m.offset, timestamp=m.timestamp)
 
 
 def store_users(rt: Runtime, raws: dict[str, bytes],
@@ -250,7 +244,7 @@ def register(app: Any, rt: Runtime) -> Any:
                                              tick_s=FLUSH_TICK_S):
                 if events:
                     t0 = time.perf_counter()
-                    result = rt.updater.apply_pending([incoming(e) for e in events], rt.read_user)
+                    result = rt.updater.apply_pending([e.message for e in events], rt.read_user)
                     for user_id, idx in result.changed.items():
                         last_event[user_id] = events[idx]
                     events_in.extend(events)
