@@ -56,7 +56,7 @@ class WorkerTuning(BaseSettings):
                                 "wait_first instead of one per message (streams.agents.drain)")
     state_cache_users: int = Field(
         default=5_000, ge=0, description="decoded user records kept in memory (0: decode every batch); "
-                                         "~46 KiB each at 500 seen items, ~85 KiB at seen_max 1,000")
+                                         "tens of KiB each for a user with hundreds of seen items")
     commit_interval_s: float = Field(default=2.0, gt=0)
     commit_every: int = Field(default=10_000, ge=1)
     session_timeout_s: float = Field(default=30.0, gt=0)

@@ -1,7 +1,9 @@
 """The user-state agent: ``interactions`` → users table (changelog in Kafka). Moves data only.
 
-Batches come from ``stream.take_events`` so each user's record is decoded and encoded once
-per batch, not once per event; the rules live in :mod:`.processing` / :mod:`streams.state`.
+Batches come off the agent's channel (:func:`take_batches`) and are applied in memory; each
+changed user's record is encoded, stored and sent to the changelog once per flush
+(write-behind), and a flush's events are acked only once its records are in Kafka. The
+rules live in :mod:`.processing` / :mod:`streams.state`.
 """
 from __future__ import annotations
 
