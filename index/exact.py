@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 CHUNK_FLOATS = 1 << 24  # score matrix per chunk of queries: 64 MiB of float32
-ROW_BLOCK = 32  # queries per product, padded up to a multiple of this (see inner_products)
+ROW_BLOCK = 8  # queries per product, padded up to a multiple of this (see inner_products)
+SMALL_BLOCK, SMALL_INDEX = 32, 1 << 16  # tiny indexes (items x dim below this) pad to 32
 
 
 def inner_products(queries: np.ndarray, xb: np.ndarray) -> np.ndarray:
@@ -20,11 +21,15 @@ def inner_products(queries: np.ndarray, xb: np.ndarray) -> np.ndarray:
 
     OpenBLAS picks its kernels by shape (a one-row product even goes to gemv), and the
     kernels sum in different orders, so the last bits of a score could depend on the
-    batch. Over a multiple of 32 query rows every row came out bit-identical at every
-    size tried (tests/unit/test_index_faiss.py keeps checking), so the rows are padded.
+    batch. Padded to a multiple of 8 query rows every row came out bit-identical at every
+    batch size tried from 64 x 1,000 to 384 x 50,000 (tests/unit/test_index_faiss.py keeps
+    checking).
+    8, not 32: the ranking agent's batches are a few users when it keeps up, and the
+    padding rows cost as much as real ones (32 made a 4-user batch ~3.4 ms at 10k x 384).
+    Tiny indexes (e.g. 50 x 32) take OpenBLAS's small-matrix path, consistent only at 32.
     """
     m = len(queries)
-    pad = -m % ROW_BLOCK
+    pad = -m % (ROW_BLOCK if xb.size >= SMALL_INDEX else SMALL_BLOCK)
     if pad:
         queries = np.vstack([queries, np.zeros((pad, queries.shape[1]), queries.dtype)])
     return (queries @ xb.T)[:m]

@@ -6,15 +6,24 @@ and commits offsets on the way out). Web port: ``GENRE_WORKER_WEB_PORT``; tuning
 """
 from __future__ import annotations
 
-import gc
-import logging
-import sys
+import os
 
-import faust
+# One BLAS thread per worker, set before numpy loads OpenBLAS: the worker is one event loop
+# whose matrix products are small, and OpenBLAS's spinning helper threads fought the event
+# loop, the broker and the other workers for the cores (freshness at 200 events/s: p50
+# 64 → 46 ms, p99 260 → 104 ms on the 2-core box). Scale out with worker processes instead.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from streams.app import WorkerTuning, create_app
-from streams.settings import Settings, get_settings
-from streams.topics import create_topics
+import gc  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+
+import faust  # noqa: E402
+
+from streams.app import WorkerTuning, create_app  # noqa: E402
+from streams.settings import Settings, get_settings  # noqa: E402
+from streams.topics import create_topics  # noqa: E402
 
 log = logging.getLogger(__name__)
 
