@@ -77,7 +77,7 @@ class WorkerTuning(BaseSettings):
     flush_events: int = Field(default=50_000, ge=1, description="flush once this many events "
                               "were applied since the last flush")
     gc_threshold: int = Field(
-        default=50_000, ge=0, description="allocations between young-generation garbage "
+        default=200_000, ge=0, description="allocations between young-generation garbage "
         "collections (Python's default 700 made collection about a quarter of a busy worker); 0 keeps it")
 
 

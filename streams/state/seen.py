@@ -57,7 +57,9 @@ class SeenSet:
     def __init__(self, old: Iterable[int] = (), new: Iterable[int] = (),
                  old_bytes: bytes | None = None) -> None:
         self.old: frozenset[int] = old if isinstance(old, frozenset) else frozenset(old)
-        self.new: frozenset[int] = new if isinstance(new, frozenset) else frozenset(new)
+        # A set handed over by SeenUpdate.done is owned by this object alone (never mutated
+        # after): kept as it is, not copied once more per user per batch.
+        self.new: frozenset[int] | set[int] = new if isinstance(new, (frozenset, set)) else frozenset(new)
         self._sorted: np.ndarray | None = None
         self._old_bytes = old_bytes  # ``old`` encoded: it changes once per rotation only
 
@@ -158,7 +160,9 @@ class SeenUpdate:
             self.old, self.new = frozenset(self.new), set()
 
     def done(self) -> SeenSet:
+        """The new set; this update must not be used after (its ``new`` set moves over)."""
         if not self._changed:
             return self._base
         base = self._base
-        return SeenSet(self.old, self.new, base._old_bytes if self.old is base.old else None)
+        new, self.new = self.new, set()
+        return SeenSet(self.old, new, base._old_bytes if self.old is base.old else None)

@@ -16,8 +16,7 @@ import numpy as np
 from streams.state.decay import LN2, decay_factor
 from streams.state.errors import StateError
 from streams.state.foldin import CFModel, fold_in
-from streams.state.ordering import item_hash
-from streams.state.seen import SeenSet, fingerprint, item_fingerprint
+from streams.state.seen import SeenSet, item_fingerprint
 from streams.state.weights import EventWeights
 
 DAY = 86_400.0
@@ -174,6 +173,7 @@ def apply_events(state: UserState, events: Iterable[Any], vectors: Sequence[np.n
     c_vecs: list[np.ndarray] = []
     c_w: list[float] = []
     c_t: list[float] = []
+    pinned = _pinned(pos)  # reads ``pos`` when called (only when the seen set rotates)
     for ev, vec in zip(events, vectors):
         sig = weights.signal(ev.type, ev.value)
         item, t = ev.item_id, float(ev.ts)
@@ -186,7 +186,7 @@ def apply_events(state: UserState, events: Iterable[Any], vectors: Sequence[np.n
                 pending.append(Pending(item, sig.content, t))
                 if len(pending) > params.pending_max:
                     del pending[: len(pending) - params.pending_max]
-        fp = fingerprint(item_hash(item))
+        fp = item_fingerprint(item)
         if weights.is_negative(ev.type):
             if fp in seen and pos.pop(item, None) is not None:  # positives ⊆ seen
                 cf_version = None
@@ -199,7 +199,7 @@ def apply_events(state: UserState, events: Iterable[Any], vectors: Sequence[np.n
         recent.append(Recent(item, ev.type, t, sig.content))
         if len(recent) > params.recent_max:
             del recent[: len(recent) - params.recent_max]
-        seen.add(fp, params.seen_max, _pinned(pos))
+        seen.add(fp, params.seen_max, pinned)
         n, last = n + 1, max(last, t)
     if n == s.n_events:
         new = s
