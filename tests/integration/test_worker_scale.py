@@ -107,7 +107,7 @@ def test_two_workers_and_rebalances_give_the_single_worker_state(settings: Setti
         wait_caught_up(s, [w2])
         w3 = Worker(s, "w3")
         deadline = time.monotonic() + 60
-        while len(w3.get("/health")[1]["partitions"] if w3.alive() and _up(w3) else []) == 0:
+        while not (w3.alive() and _up(w3) and _serving(w3) and _serving(w2)):
             assert time.monotonic() < deadline, w3.tail()
             time.sleep(0.5)
         # the web view routes a user to the worker that owns it, whichever one is asked
@@ -119,6 +119,12 @@ def test_two_workers_and_rebalances_give_the_single_worker_state(settings: Setti
         for w in (w1, w2, w3):
             if w is not None:
                 w.stop()
+
+
+def _serving(w: Worker) -> bool:
+    """Owns partitions and is neither rebalancing nor recovering tables."""
+    health = w.get("/health")[1]
+    return bool(health["partitions"]) and not health["settling"]
 
 
 def _up(w: Worker) -> bool:
