@@ -39,7 +39,7 @@ from streams.control import ConfigVersion  # noqa: E402
 from streams.eval.product import FlatIndex  # noqa: E402
 from streams.ranking import FusionConfig, default_config, fuse  # noqa: E402
 from streams.ranking.indexes import CFIndex, ContentIndex  # noqa: E402
-from streams.ranking.service import Job, Ranker  # noqa: E402
+from streams.ranking.service import Job, Ranker, fetch_sizes  # noqa: E402
 from streams.recommenders import Context, create  # noqa: E402
 from streams.schemas import Interaction  # noqa: E402
 from streams.state import CFModel, ItemStats, UserParams, UserState, apply_event, refresh_cf  # noqa: E402
@@ -82,8 +82,7 @@ def faiss_only(r: Ranker, jobs: list[Job]) -> None:
                       (r.cf.index, [(p, p.cf_u) for p in plans])):
         todo = [(p, q) for p, q in qs if q is not None]
         if todo:
-            need = np.array([p.cfg.candidates + p.user.seen.overfetch for p, _ in todo])
-            index.search_labels(np.vstack([q for _, q in todo]), np.minimum(-(-need // 64) * 64, len(index)))
+            index.search_labels(np.vstack([q for _, q in todo]), fetch_sizes([p for p, _ in todo], len(index)))
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ class Message(Protocol):
 
 
 class Incoming(NamedTuple):
-    """One Kafka message as the agent received it (source coordinates kept for dead letters)."""
+    """A plain :class:`Message` (tests and tools build these; the agent passes Faust's own)."""
 
     key: bytes | None
     value: bytes | None
@@ -110,9 +110,6 @@ class RecordCache:
         self._recs.move_to_end(user_id)
         while len(self._recs) > self.max_users:
             self._recs.popitem(last=False)
-
-    def clear(self) -> None:
-        self._recs.clear()
 
 
 class UserStateUpdater:

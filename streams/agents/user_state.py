@@ -110,7 +110,6 @@ def record_outcome(rt: Runtime, result: BatchResult) -> None:
     rt.stats.rejected += len(result.rejected)
 
 
-
 async def take_batches(app: Any, stream: Any, max_n: int, within_s: float, idle_s: float,
                        ready: Awaitable[None] | None = None,
                        tick_s: float | None = None) -> AsyncIterator[list[EventT]]:

@@ -91,14 +91,6 @@ Rescore = Callable[[str, np.ndarray], Found]  # (source, keys) -> that source's 
 FallbackTop = Callable[[int], "Top | None"]  # pool size -> the fallback's candidates, if used
 
 
-def unblocked(t: Top, keys: Keys) -> Top:
-    """Defence in depth: a source that forgot the seen/exclude rule cannot leak an item."""
-    if t.keys.size == 0:
-        return t
-    bad = keys.blocked(t.keys)
-    return Top(t.keys[~bad], t.vals[~bad], t.floor) if bad.any() else t
-
-
 class BatchKeys(Protocol):
     """One int key space shared by many lists (a ranking batch)."""
 

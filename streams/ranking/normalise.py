@@ -47,9 +47,5 @@ def normalise_array(scored: Scored, how: str) -> np.ndarray:
     return np.fromiter(scored.items.values(), dtype=np.float64, count=len(scored.items))
 
 
-def normalise_values(vals: np.ndarray, floor: float | None, how: str) -> np.ndarray:
-    return minmax_values(vals, floor) if how == "minmax" else vals
-
-
 def minmax(scored: Scored) -> dict[str, float]:
     return dict(zip(scored.items, minmax_array(scored).tolist()))

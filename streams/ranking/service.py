@@ -74,6 +74,13 @@ class Plan:
     dense: dict[str, np.ndarray] = field(default_factory=dict)  # session/transitions scores
 
 
+def fetch_sizes(plans: Sequence[Plan], n_items: int) -> np.ndarray:
+    """Hits to fetch per plan: its candidates plus its seen over-fetch, rounded up to 64
+    (few distinct sizes, little over-fetch), at most the index size."""
+    need = np.array([p.cfg.candidates + p.user.seen.overfetch for p in plans])
+    return np.minimum(-(-need // 64) * 64, n_items)
+
+
 class Ranker:
     """Makes wire-ready lists; every list carries the config version and variant that made it."""
 
@@ -165,9 +172,7 @@ class Ranker:
         if index is None or not todo or len(index) == 0:
             return
         plans = [p for p, _ in todo]
-        need = np.array([p.cfg.candidates + p.user.seen.overfetch for p in plans])
-        fetch = np.minimum(-(-need // 64) * 64, len(index))  # few distinct sizes, little over-fetch
-        scores, labels = index.search_labels(np.vstack([q for _, q in todo]), fetch)
+        scores, labels = index.search_labels(np.vstack([q for _, q in todo]), fetch_sizes(plans, len(index)))
         keys = self.labels[name].table(index)[labels]
         for p, top in zip(plans, self._unseen_tops(plans, keys, scores, labels >= 0)):
             p.tops[name] = top
