@@ -54,6 +54,14 @@ class WorkerTuning(BaseSettings):
                               description="event ids kept per user; must cover one commit interval")
     batched_drain: bool = Field(default=True, description="deliver each fetched batch under one "
                                 "wait_first instead of one per message (streams.agents.drain)")
+    fetch_max_wait_ms: int = Field(
+        default=50, ge=1, le=1500, description="longest the broker may hold a fetch of this "
+        "worker's consumer (Faust's own: 1,500 ms); also the longest a partition left out of "
+        "the fetch in flight waits (streams.agents.drain.set_fetch_max_wait)")
+    switch_interval_s: float = Field(
+        default=0.0005, gt=0, le=0.1, description="how often the interpreter hands the GIL "
+        "between threads (Python's default 0.005): Faust's consumer thread needs it for each "
+        "step of a fetch while the event loop ranks")
     state_cache_users: int = Field(
         default=5_000, ge=0, description="decoded user records kept in memory (0: decode every batch); "
                                          "tens of KiB each for a user with hundreds of seen items")

@@ -10,7 +10,8 @@ fetched batch against ``suspend_flow`` once. A rebalance (``stop_flow`` sets
 ``suspend_flow``) cancels the rest of the batch as it cancelled the one message before;
 Faust then seeks back to the committed offsets, as it does today.
 
-:func:`install` replaces the method on Faust's base ``Consumer`` class (idempotent).
+:func:`install` replaces the method on Faust's base ``Consumer`` class (idempotent);
+:func:`set_fetch_max_wait` shortens how long the broker may hold the consumer's fetches.
 """
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ import logging
 from typing import Any
 
 from faust.transport import consumer as faust_consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.consumer import CONSUMER_FETCHING
 
 log = logging.getLogger(__name__)
 _ORIGINAL = faust_consumer.Consumer._drain_messages
+_CREATE_CONSUMER = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
 
 
 async def _deliver(self: Any, batch: list[tuple[Any, Any]], generation_id: Any) -> None:
@@ -50,8 +53,9 @@ async def _deliver(self: Any, batch: list[tuple[Any, Any]], generation_id: Any) 
             set_read_offset(tp, offset)
 
 
-async def _getmany(self: Any, timeout: float) -> list[tuple[Any, Any]]:
-    """Faust's ``Consumer.getmany`` as one list, with the end-offset bookkeeping per batch.
+async def _getmany(self: Any, timeout: float) -> tuple[list[tuple[Any, Any]], Any]:
+    """Faust's ``Consumer.getmany`` as one list, with the end-offset bookkeeping per batch,
+    and the consumer generation its records belong to.
 
     Faust reads the partition's highwater and records it for the lag monitor once per
     *record* (~3 µs each); the value cannot change within one fetched batch (no await in
@@ -60,13 +64,13 @@ async def _getmany(self: Any, timeout: float) -> list[tuple[Any, Any]]:
     records, active_partitions = await self._wait_next_records(timeout)
     generation_id = self.app.consumer_generation_id
     if records is None or self.should_stop:
-        return []
+        return [], generation_id
     if not self.flow_active:
         try:
             await self.perform_seek()
         except Exception as ex:  # as Faust: a failed seek is retried by the next rebalance
             self.log.warning(f"exception performing seek when flow not active {ex}")
-        return []
+        return [], generation_id
     app, to_message, buffered = self.app, self._to_message, self._buffered_partitions
     track_end = app.monitor.track_tp_end_offset
     tracked: set[Any] = set()
@@ -79,19 +83,28 @@ async def _getmany(self: Any, timeout: float) -> list[tuple[Any, Any]]:
                 tracked.add(tp)
                 track_end(tp, self.highwater(tp))
             out.append((tp, to_message(tp, record)))
-    return out
+    return out, generation_id
 
 
 async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover - runs in workers
     consumer_should_stop = self._stopped.is_set
     fetcher_should_stop = fetcher._stopped.is_set
+    # The next fetch is asked for *before* this batch is delivered. aiokafka sends no new
+    # fetch request to a broker while any partition's records wait in its buffer, and Faust
+    # only asks for them after delivering the previous batch: an event arriving meanwhile
+    # waited for the delivery, the agent's work and two thread hops (~17 ms at 200 events/s,
+    # measured) before it was even requested. Records of a stale generation are dropped by
+    # ``_deliver`` as before, and Faust seeks back to the committed offsets.
+    pending: asyncio.Future[tuple[list[tuple[Any, Any]], Any]] | None = None
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             self.diag.set_flag(CONSUMER_FETCHING)
-            batch = await _getmany(self, timeout=1.0)
-            # _getmany returns only records of the generation current after its fetch, with no
-            # await in between, so this is the generation of every record in ``batch``.
-            generation_id = self.app.consumer_generation_id
+            if pending is None:
+                pending = asyncio.ensure_future(_getmany(self, timeout=1.0))
+            batch, generation_id = await pending
+            pending = None
+            if not (consumer_should_stop() or fetcher_should_stop() or self.should_stop):
+                pending = asyncio.ensure_future(_getmany(self, timeout=1.0))
             await self.sleep(0)
             if batch and not self.should_stop:
                 await self.wait_first(_deliver(self, batch, generation_id), self.suspend_flow.wait())
@@ -110,6 +123,8 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover 
         self.log.exception("Drain messages raised: %r", exc)
         raise
     finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
         self.diag.unset_flag(CONSUMER_FETCHING)
 
 
@@ -118,5 +133,25 @@ def install() -> None:
     faust_consumer.Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
 
 
+def set_fetch_max_wait(ms: int) -> None:
+    """How long the broker may hold this process's Faust fetch requests (Faust fixes 1,500 ms).
+
+    aiokafka keeps one fetch in flight per broker, and a partition whose records were not
+    taken within 100 ms is left out of the next request: when that request covers only
+    quiet partitions (control, requests, changelogs) the broker holds it for the whole wait,
+    and the busy partition is not fetched again until it returns. Under load this fed on
+    itself: at 1,000 events/s the worker's fetch calls waited ~0.5 s each for records that
+    were on the broker (stage timings in docs/benchmarks.md). A short wait bounds that
+    stall; an idle worker then sends up to ``1000 / ms`` empty fetches a second.
+    """
+    def create(self: Any, transport: Any) -> Any:
+        consumer = _CREATE_CONSUMER(self, transport)
+        consumer._fetch_max_wait_ms = ms  # read by AIOKafkaConsumer.start() for its Fetcher
+        return consumer
+
+    faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = create  # type: ignore[method-assign]
+
+
 def uninstall() -> None:
     faust_consumer.Consumer._drain_messages = _ORIGINAL  # type: ignore[method-assign]
+    faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = _CREATE_CONSUMER  # type: ignore[method-assign]

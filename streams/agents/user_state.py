@@ -215,6 +215,7 @@ def register(app: Any, rt: Runtime) -> Any:
     tuning = rt.tuning
     if tuning.batched_drain:
         drain.install()
+    drain.set_fetch_max_wait(tuning.fetch_max_wait_ms)
     rt.updater.cache.max_users = tuning.state_cache_users
     topic = RawTopic(app, topics=[rt.settings.topic("interactions")], key_type=bytes, value_type=bytes,
                      key_serializer="raw", value_serializer="raw")
