@@ -16,8 +16,13 @@ ROW_BLOCK = 8  # queries per product, padded up to a multiple of this (see inner
 SMALL_BLOCK, SMALL_INDEX = 32, 1 << 16  # tiny indexes (items x dim below this) pad to 32
 
 
-def inner_products(queries: np.ndarray, xb: np.ndarray) -> np.ndarray:
-    """``queries @ xb.T`` (float32), each row rounded the same whatever else is in the batch.
+def inner_products(queries: np.ndarray, xt: np.ndarray) -> np.ndarray:
+    """``queries @ xt`` (float32; ``xt`` holds the vectors as columns, [dim, n]), each row
+    rounded the same whatever else is in the batch.
+
+    Columns, not rows: for the few query rows a ranking batch has, OpenBLAS's plain
+    (non-transposed) kernel ran 1.5-2.6x faster than the same product against row vectors
+    (``queries @ xb.T``: 8 x 384 by 10,000 took 5.5-5.8 ms, 3.2-3.4 ms this way; bit-identical).
 
     OpenBLAS picks its kernels by shape (a one-row product even goes to gemv), and the
     kernels sum in different orders, so the last bits of a score could depend on the
@@ -29,10 +34,10 @@ def inner_products(queries: np.ndarray, xb: np.ndarray) -> np.ndarray:
     Tiny indexes (e.g. 50 x 32) take OpenBLAS's small-matrix path, consistent only at 32.
     """
     m = len(queries)
-    pad = -m % (ROW_BLOCK if xb.size >= SMALL_INDEX else SMALL_BLOCK)
+    pad = -m % (ROW_BLOCK if xt.size >= SMALL_INDEX else SMALL_BLOCK)
     if pad:
         queries = np.vstack([queries, np.zeros((pad, queries.shape[1]), queries.dtype)])
-    return (queries @ xb.T)[:m]
+    return (queries @ xt)[:m]
 
 
 def top_k_rows(scores: np.ndarray, k: int, tie: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -90,15 +95,16 @@ def _candidates(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.divmod(np.flatnonzero(keep), n)
 
 
-def exact_top_k(queries: np.ndarray, xb: np.ndarray, k: int | np.ndarray,
+def exact_top_k(queries: np.ndarray, xt: np.ndarray, k: int | np.ndarray,
                 live: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The best rows of ``xb`` by inner product per query, over the ``live`` rows only.
+    """The best columns of ``xt`` ([dim, n]: one vector per column) by inner product per
+    query, over the ``live`` columns only.
 
     ``k`` is one count or one per query (then row i is -1 padded past its own k): the
     queries are scored in k order, so each k's rows are one slice of the score matrix.
     Returns (scores float32, rows int64), both [n, min(max k, len(xb))].
     """
-    n, size = len(queries), len(xb)
+    n, size = len(queries), xt.shape[1]
     ks = np.minimum(np.broadcast_to(np.asarray(k, np.int64), (n,)), size)
     width = int(ks.max()) if n else 0
     vals = np.full((n, width), -np.inf, np.float32)
@@ -108,7 +114,7 @@ def exact_top_k(queries: np.ndarray, xb: np.ndarray, k: int | np.ndarray,
     step = max(ROW_BLOCK, CHUNK_FLOATS // max(size, 1) // ROW_BLOCK * ROW_BLOCK)
     for at in range(0, n, step):
         rows = order[at:at + step]
-        s = inner_products(queries[rows], xb)
+        s = inner_products(queries[rows], xt)
         if dead.size:
             s[:, dead] = -np.inf
         rk = ks[rows]

@@ -74,6 +74,8 @@ class FaissIndex:
         self._alive = np.zeros(0, dtype=bool)
         self._bitmap: np.ndarray | None = None        # packed alive mask cache
         self._selectors = kind == "hnsw" or not self.use_gpu
+        self._columns: np.ndarray | None = None       # flat vectors as columns (_flat_columns)
+        self._columns_n, self._columns_gen = 0, self.generation
 
     @property
     def dead(self) -> int:
@@ -243,7 +245,7 @@ class FaissIndex:
             return self._index.search(queries, min(fetch, ntotal, GPU_MAX_K))
         if self.kind == "flat":  # CPU flat: exact in numpy, the filter as a mask
             live = self._filter_mask(allow, deny) if need_filter else None
-            return exact_top_k(queries, self._flat_vectors(), np.minimum(fetch, ntotal), live)
+            return exact_top_k(queries, self._flat_columns(), np.minimum(fetch, ntotal), live)
         params = faiss.SearchParametersHNSW() if self.kind == "hnsw" else faiss.SearchParameters()
         if self.kind == "hnsw":
             params.efSearch = max(self.cfg.hnsw_ef_search, fetch)
@@ -257,6 +259,27 @@ class FaissIndex:
         """A CPU flat index's stored vectors as a [ntotal, dim] view (no copy; read under the lock)."""
         n = int(self._index.ntotal)
         return faiss.rev_swig_ptr(self._index.get_xb(), n * self.dim).reshape(n, self.dim)
+
+    def _flat_columns(self) -> np.ndarray:
+        """The same vectors as the columns of a [dim, ntotal] view, for :func:`exact_top_k`.
+
+        A second copy (4 bytes x dim per vector, only for CPU flat indexes, which
+        ``auto`` leaves at ``auto_hnsw_min`` vectors), kept in a buffer with spare columns
+        so an upsert copies only the new vectors; a rebuild (new generation) starts over.
+        """
+        n = int(self._index.ntotal)
+        cols = self._columns
+        if cols is None or self._columns_gen != self.generation or n < self._columns_n:
+            cols, self._columns_n, self._columns_gen = None, 0, self.generation
+        if cols is None or n > cols.shape[1]:
+            grown = np.empty((self.dim, max(1024, n + n // 2)), np.float32)
+            if cols is not None:
+                grown[:, : self._columns_n] = cols[:, : self._columns_n]
+            cols = self._columns = grown
+        if n > self._columns_n:
+            cols[:, self._columns_n:n] = self._flat_vectors()[self._columns_n:n].T
+            self._columns_n = n
+        return cols[:, :n]
 
     def _denied(self, deny: Collection[str] | None) -> np.ndarray:
         return np.array([self._label[d] for d in (deny or ()) if d in self._label], dtype=np.int64)

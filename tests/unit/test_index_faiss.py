@@ -93,3 +93,26 @@ def test_flat_scores_do_not_depend_on_the_batch() -> None:
         idx.upsert([f"e{i}" for i in range(n)], vecs)
         batch = idx.search_batch(vecs[:41], 30)
         assert all(idx.search(q, 30) == hits for q, hits in zip(vecs[:41], batch)), dim
+
+
+def test_flat_search_follows_upserts_replacements_and_rebuilds() -> None:
+    """The column copy the exact search reads stays the index's vectors: upserts in rounds
+    (past the copy's spare columns), replaced ids, and a rebuild that renumbers labels."""
+    rng = np.random.default_rng(5)
+    idx = FaissIndex(CFG, kind="flat", dim=32, rebuild_min_dead=10, rebuild_dead_fraction=0.05)
+    truth: dict[str, np.ndarray] = {}
+    gen = idx.generation
+    for rnd in range(6):
+        ids = [f"r{rnd}-{i}" for i in range(700)] + [f"r0-{i}" for i in range(rnd * 40)]  # replacements
+        vecs = rng.standard_normal((len(ids), 32)).astype(np.float32)
+        idx.upsert(ids, vecs)
+        truth.update(zip(ids, vecs))
+        names = sorted(truth)
+        mat = np.stack([truth[n] for n in names])
+        q = rng.standard_normal((3, 32)).astype(np.float32)
+        scores, labels = idx.search_labels(q, 25)
+        label_ids = idx.label_ids()
+        for row in range(3):
+            best = np.argsort(-(mat @ q[row]), kind="stable")[:25]
+            assert [label_ids[j] for j in labels[row]] == [names[j] for j in best]
+    assert idx.generation > gen  # the replacements' tombstones forced at least one rebuild
