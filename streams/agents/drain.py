@@ -16,6 +16,7 @@ Faust then seeks back to the committed offsets, as it does today.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from typing import Any
 
@@ -53,17 +54,91 @@ async def _deliver(self: Any, batch: list[tuple[Any, Any]], generation_id: Any) 
             set_read_offset(tp, offset)
 
 
-async def _getmany(self: Any, timeout: float) -> tuple[list[tuple[Any, Any]], Any]:
-    """Faust's ``Consumer.getmany`` as one list, with the end-offset bookkeeping per batch,
-    and the consumer generation its records belong to.
+class _Pump:
+    """Faust's fetches, made back to back inside its consumer thread.
 
-    Faust reads the partition's highwater and records it for the lag monitor once per
-    *record* (~3 µs each); the value cannot change within one fetched batch (no await in
-    the loop), so it is read once per partition per batch. Everything else is as Faust does.
+    Faust asks its consumer thread for records from the event loop, one ``getmany`` at a
+    time: the request and its answer each wait for the loop, and while a ranking batch holds
+    the loop, aiokafka keeps the fetched records in its buffer and sends no new fetch request
+    to that broker (it never does while records wait). Events sat there ~12-17 ms at
+    200 events/s (stage timings in docs/benchmarks.md). Here the thread keeps fetching on its
+    own, up to :attr:`DEPTH` batches ahead, and hands each batch to the loop with the consumer
+    generation read after its fetch (as Faust's ``getmany`` reads it); the loop delivers them
+    in order and drops a stale generation's records, as before.
+
+    The loop publishes what may be fetched (:meth:`publish`: the active partitions, a frozen
+    copy, since Faust changes its set in place on the loop) before it waits for a batch, and
+    at least every ``timeout`` while it waits.
     """
-    records, active_partitions = await self._wait_next_records(timeout)
-    generation_id = self.app.consumer_generation_id
-    if records is None or self.should_stop:
+
+    DEPTH = 2  # fetched batches the loop has not taken yet before the pump waits
+
+    def __init__(self, consumer: Any) -> None:
+        self.consumer, self.thread = consumer, consumer._thread
+        self.loop = asyncio.get_running_loop()
+        self.batches: asyncio.Queue[tuple[Any, frozenset[Any] | None, Any, BaseException | None]] = (
+            asyncio.Queue())
+        self.active: frozenset[Any] | None = frozenset()
+        self._free: asyncio.Semaphore | None = None  # the thread loop's (made there)
+        self._task: concurrent.futures.Future[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.run_coroutine_threadsafe(self._run(), self.thread.thread_loop)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def publish(self) -> None:
+        c = self.consumer
+        self.active = None if c.app.client_only else frozenset(c._get_active_partitions())
+
+    def taken(self) -> None:
+        """One batch left the queue: the pump may fetch another."""
+        free = self._free
+        if free is not None:
+            self.thread.thread_loop.call_soon_threadsafe(free.release)
+
+    async def _run(self) -> None:  # in Faust's consumer thread
+        self._free = free = asyncio.Semaphore(self.DEPTH)
+        thread, faust_consumer_ = self.thread, self.consumer
+        put = self.batches.put_nowait
+        try:
+            aio = thread._ensure_consumer()
+            while True:
+                await free.acquire()
+                active = self.active
+                if (active is not None and not active) or not faust_consumer_.flow_active:
+                    free.release()
+                    await asyncio.sleep(0.005)  # rebalancing or nothing assigned: look again soon
+                    continue
+                records = await thread._fetch_records(aio, active, timeout=0.1,
+                                                      max_records=aio._max_poll_records)
+                if records:
+                    generation = faust_consumer_.app.consumer_generation_id
+                    self.loop.call_soon_threadsafe(put, (records, active, generation, None))
+                else:
+                    free.release()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the loop re-raises it (a stopped consumer, a broker error)
+            self.loop.call_soon_threadsafe(put, (None, None, None, exc))
+
+
+async def _next_batch(self: Any, pump: _Pump, timeout: float) -> tuple[list[tuple[Any, Any]], Any]:
+    """The pump's next batch as Faust's ``getmany`` would give it: messages in scheduler
+    order, only while the flow is active and the generation unchanged, and the end-offset
+    bookkeeping once per partition per batch (Faust reads the highwater per *record*, ~3 µs
+    each, though it cannot change within a batch). Empty after ``timeout`` without one."""
+    pump.publish()
+    try:
+        records, active_partitions, generation_id, exc = await asyncio.wait_for(pump.batches.get(), timeout)
+    except asyncio.TimeoutError:
+        return [], None
+    pump.taken()
+    if exc is not None:
+        raise exc
+    if self.should_stop:
         return [], generation_id
     if not self.flow_active:
         try:
@@ -87,27 +162,20 @@ async def _getmany(self: Any, timeout: float) -> tuple[list[tuple[Any, Any]], An
 
 
 async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover - runs in workers
+    if getattr(self, "_thread", None) is None:  # not Faust's threaded aiokafka consumer
+        return await _ORIGINAL(self, fetcher)
     consumer_should_stop = self._stopped.is_set
     fetcher_should_stop = fetcher._stopped.is_set
-    # The next fetch is asked for *before* this batch is delivered. aiokafka sends no new
-    # fetch request to a broker while any partition's records wait in its buffer, and Faust
-    # only asks for them after delivering the previous batch: an event arriving meanwhile
-    # waited for the delivery, the agent's work and two thread hops (~17 ms at 200 events/s,
-    # measured) before it was even requested. Records of a stale generation are dropped by
-    # ``_deliver`` as before, and Faust seeks back to the committed offsets.
-    pending: asyncio.Future[tuple[list[tuple[Any, Any]], Any]] | None = None
+    pump = _Pump(self)
+    pump.start()
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             self.diag.set_flag(CONSUMER_FETCHING)
-            if pending is None:
-                pending = asyncio.ensure_future(_getmany(self, timeout=1.0))
-            batch, generation_id = await pending
-            pending = None
-            if not (consumer_should_stop() or fetcher_should_stop() or self.should_stop):
-                pending = asyncio.ensure_future(_getmany(self, timeout=1.0))
-            await self.sleep(0)
+            batch, generation_id = await _next_batch(self, pump, timeout=0.1)
             if batch and not self.should_stop:
                 await self.wait_first(_deliver(self, batch, generation_id), self.suspend_flow.wait())
+            else:
+                await self.sleep(0)
             self.diag.unset_flag(CONSUMER_FETCHING)
     except self.consumer_stopped_errors:
         if self.transport.app.should_stop:
@@ -123,8 +191,7 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover 
         self.log.exception("Drain messages raised: %r", exc)
         raise
     finally:
-        if pending is not None and not pending.done():
-            pending.cancel()
+        pump.stop()
         self.diag.unset_flag(CONSUMER_FETCHING)
 
 
