@@ -1,4 +1,5 @@
-"""Faust's consumer loop, delivering each fetched batch under one ``wait_first``.
+"""Faust's consumer loop: fetches made back to back in its consumer thread (:class:`_Pump`),
+each fetched batch delivered under one ``wait_first``.
 
 Faust's ``Consumer._drain_messages`` hands every message to the conductor inside
 ``wait_first(callback(message), suspend_flow.wait())``: four asyncio tasks, an
