@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -212,12 +212,24 @@ class UserStateUpdater:
     def flush(self) -> dict[str, bytes]:
         """Encode every pending record once (however many batches changed it since)."""
         out: dict[str, bytes] = {}
-        for user_id, rec in self.pending.items():
-            raw = record.encode(rec)
-            self.cache.put(user_id, raw, rec)
-            out[user_id] = raw
-        self.pending.clear()
+        for part in self.flush_parts(len(self.pending)):
+            out.update(part)
         return out
+
+    def flush_parts(self, n: int) -> Iterator[dict[str, bytes]]:
+        """:meth:`flush` ``n`` users at a time (a record costs ~100 µs to encode, so a caller
+        on an event loop can let other work run between parts). A user leaves
+        :attr:`pending` only with its encoded bytes in the cache, so :meth:`current` finds
+        every user in one or the other at any point between parts."""
+        users = list(self.pending)
+        for at in range(0, len(users), max(n, 1)):
+            out: dict[str, bytes] = {}
+            for user_id in users[at:at + max(n, 1)]:
+                rec = self.pending.pop(user_id)
+                raw = record.encode(rec)
+                self.cache.put(user_id, raw, rec)
+                out[user_id] = raw
+            yield out
 
     def apply(self, batch: Sequence[Message], read: Callable[[str], bytes | None]) -> BatchResult:
         """The whole batch, encoded: ``result.writes`` holds each changed user's new bytes."""

@@ -107,3 +107,21 @@ def test_cache_serves_only_the_bytes_the_table_holds() -> None:
     for b in ([msg(0), msg(1, user="u2")], [msg(2), msg(3, item="i2")]):
         run(cached_up, t3, b)
     assert t2 == t3 and len(cached_up.cache) == 1
+
+
+def test_flush_in_parts_gives_the_same_bytes_and_every_user_stays_readable() -> None:
+    batch = [msg(i, user=f"u{i % 7}", item="i1" if i % 2 else "i2") for i in range(30)]
+    whole, parted = updater(), updater()
+    table: dict[str, bytes] = {}
+    whole.apply_pending(batch, table.get)
+    parted.apply_pending(batch, table.get)
+    expected = whole.flush()
+    got: dict[str, bytes] = {}
+    for part in parted.flush_parts(3):
+        assert len(part) <= 3
+        table.update(part)  # as the agent stores each part before it lets other work run
+        got.update(part)
+        for user in expected:  # between parts: still pending, or stored (and cached when it fits)
+            now = parted.current(user, table.get(user)) or record.decode(table[user])
+            assert record.encode(now) == expected[user]
+    assert got == expected and not parted.pending
