@@ -112,9 +112,15 @@ def record_outcome(rt: Runtime, result: BatchResult) -> None:
     rt.stats.rejected += len(result.rejected)
 
 
+class EventBatch(list):  # type: ignore[type-arg]
+    """A batch of events and how many more were already queued behind it when it ended."""
+
+    queued = 0
+
+
 async def take_batches(app: Any, stream: Any, max_n: int, within_s: float, idle_s: float,
                        ready: Awaitable[None] | None = None,
-                       tick_s: float | None = None) -> AsyncIterator[list[EventT]]:
+                       tick_s: float | None = None) -> AsyncIterator[EventBatch]:
     """Adaptive batches of events straight off the agent's channel queue.
 
     Faust's ``take_events`` costs a processor call, a passive-stream step and an ``ack``
@@ -139,7 +145,7 @@ async def take_batches(app: Any, stream: Any, max_n: int, within_s: float, idle_
     queue, consumer, loop = chan.queue, app.consumer, asyncio.get_running_loop()
     acking = app.topics.acking_topics
     while True:
-        batch: list[EventT] = []
+        batch = EventBatch()
         try:
             if tick_s is None or queue.qsize():
                 first = await queue.get()
@@ -177,6 +183,7 @@ async def take_batches(app: Any, stream: Any, max_n: int, within_s: float, idle_
                 break
             await asyncio.sleep(0.0005)
         if batch:
+            batch.queued = queue.qsize()
             yield batch
 
 
@@ -236,7 +243,9 @@ def register(app: Any, rt: Runtime) -> Any:
 
             Encoding costs ~100 µs a record (~80 ms a second at 1,000 events/s), so with
             ``pause`` it stops every :data:`FLUSH_PART_USERS` users to let ranking and the
-            fetch hand-off run (lists and events waited behind whole flushes before).
+            fetch hand-off run (lists and events waited behind whole flushes before). Not
+            under a backlog: there each pause could let a whole ranking batch run, and the
+            agent would apply nothing until the flush ended.
             """
             nonlocal events_in, results, last_event, since
             events, done, last = events_in, results, last_event
@@ -280,7 +289,7 @@ def register(app: Any, rt: Runtime) -> Any:
                 if events_in and (not events or loop.time() - since >= tuning.flush_interval_s
                                   or len(events_in) >= tuning.flush_events
                                   or not app.flow_control.is_active()):
-                    await flush(pause=app.flow_control.is_active())
+                    await flush(pause=app.flow_control.is_active() and events.queued < BACKLOG_QUEUED)
                 while writes and writes[0].done():
                     writes.popleft().result()  # a failed write stops the agent (Faust restarts it)
                 if len(writes) > MAX_WRITES_IN_FLIGHT:  # back pressure: Kafka is the bottleneck
