@@ -5,7 +5,8 @@
 
 Starts its own broker via streams.localkafka (or uses GENRE_KAFKA_BOOTSTRAP), publishes
 ``--items`` random unit vectors (384-d) to ``item-vectors``, starts one
-``python -m streams.worker`` and then measures, in the same run:
+``python -m streams.worker`` (``--workers N``: N of them in one group, each with its own
+state dir) and then measures, in the same run:
   1. baseline: bare produce → consume round trip of the same event messages at the same
      rate on a scratch topic (what the broker and clients cost alone);
   2. freshness: interactions produced at a steady ``--rate`` for ``--seconds``; for each
@@ -130,9 +131,10 @@ def fill_items(s: Settings, items: int, dim: int = 384) -> None:
     assert p.flush(60) == 0
 
 
-def start_worker(s: Settings, log: Path) -> subprocess.Popen:
+def start_worker(s: Settings, log: Path, name: str = "w0") -> subprocess.Popen:
     env = {**os.environ, "GENRE_KAFKA_BOOTSTRAP": s.bootstrap, "GENRE_TOPIC_PREFIX": s.topic_prefix,
-           "GENRE_APP_ID": s.app_id, "GENRE_PARTITIONS": str(s.partitions), "GENRE_STATE_DIR": str(s.state_dir),
+           "GENRE_APP_ID": s.app_id, "GENRE_PARTITIONS": str(s.partitions),
+           "GENRE_STATE_DIR": str(s.state_dir / name),  # its own datadir, as on separate machines
            "GENRE_WORKER_WEB_ENABLED": "false",
            "GENRE_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "streams.worker"], cwd=ROOT, env=env,
@@ -158,6 +160,25 @@ def warm_up(s: Settings, arr: Arrivals, timeout_s: float = 180) -> None:
     raise SystemExit("worker produced no list: see its log")
 
 
+def settle(s: Settings, arr: Arrivals, workers: int, timeout_s: float = 120) -> None:
+    """Until every partition answers (all workers joined, recovered and loaded): one event
+    for a user on each partition must come back as a list."""
+    p = make_producer(s, partitioner="murmur2_random")
+    deadline = time.monotonic() + timeout_s
+    wanted = {f"settle-{k}" for k in range(4 * s.partitions)}  # keys spread over the partitions
+    k = 0
+    while time.monotonic() < deadline:
+        for u in sorted(wanted - {e.split("@")[0] for e in arr.at if isinstance(e, str) and "@" in e}):
+            p.produce(s.topic("interactions"), key=u.encode(), value=orjson.dumps(
+                {"event_id": f"{u}@{k}", "type": "click", "user_id": u, "item_id": "i1", "ts": time.time()}))
+        p.flush(5)
+        k += 1
+        time.sleep(2)
+        if wanted <= {e.split("@")[0] for e in arr.at if isinstance(e, str) and "@" in e}:
+            return
+    raise SystemExit(f"the {workers} workers did not all answer in {timeout_s:.0f} s: see their logs")
+
+
 def run(s: Settings, args: argparse.Namespace) -> None:
     create_topics(s)
     rtt = f"{s.topic_prefix}bench-rtt"
@@ -176,10 +197,12 @@ def run(s: Settings, args: argparse.Namespace) -> None:
 
     lists = Arrivals(s, s.topic("recommendations"), "trigger_event_id")
     lists.start()
-    log = s.state_dir / "worker.log"
-    proc = start_worker(s, log)
+    logs = [s.state_dir / f"worker{i}.log" for i in range(args.workers)]
+    procs = [start_worker(s, log, f"w{i}") for i, log in enumerate(logs)]
     try:
         warm_up(s, lists)
+        if args.workers > 1:
+            settle(s, lists, args.workers)
         if args.config:
             from streams.config_admin import propose
             cv = propose(s, {"scenario": "default", **orjson.loads(args.config)})
@@ -195,10 +218,12 @@ def run(s: Settings, args: argparse.Namespace) -> None:
         print(f"  of which produce -> list made by the worker: {pct(made)}")
         saturation(s, lists, args)
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
         lists.stop.set()
-    print(f"worker log: {log}")
+    print(f"worker logs: {', '.join(map(str, logs))}")
 
 
 def saturation(s: Settings, lists: Arrivals, args: argparse.Namespace) -> None:
@@ -225,7 +250,7 @@ def saturation(s: Settings, lists: Arrivals, args: argparse.Namespace) -> None:
     got = [lists.at[k] for k in keys if k in lists.at]
     span = max(got) - min(got) if len(got) > 1 else float("nan")
     print(f"saturation: {len(got):,} lists for {n:,} distinct users in {span:.2f} s = "
-          f"{len(got) / span:,.0f} lists/s (one worker)")
+          f"{len(got) / span:,.0f} lists/s ({args.workers} worker{'s' if args.workers > 1 else ''})")
 
 
 def main() -> None:
@@ -235,6 +260,7 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=10_000)
     ap.add_argument("--users", type=int, default=2000)
     ap.add_argument("--backlog", type=int, default=20_000)
+    ap.add_argument("--workers", type=int, default=1, help="worker processes (same group)")
     ap.add_argument("--config", help="a control proposal applied first, e.g. '{\"candidates\": 20}'")
     ap.add_argument("--quick", action="store_true", help="10 s at the same rate, 5,000-list backlog")
     args = ap.parse_args()
