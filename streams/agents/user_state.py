@@ -96,6 +96,27 @@ async def persist(app: Any, rt: Runtime, events: Sequence[EventT], results: Sequ
         if left:
             raise RuntimeError(f"{left} dead letters not delivered in 30 s; not acking the batch")
     ack_all(events)
+    await commit_acked(app)
+
+
+async def commit_acked(app: Any) -> None:
+    """Commit the offsets just acked now, not at the next commit interval.
+
+    After a crash the events between the committed offset and the changelog are replayed,
+    and a record remembers only the last ``dedup_window`` event ids of its user: a user
+    with more events than that in the gap would get the oldest applied twice. Committing
+    right after the changelog write keeps the gap to one commit's round trip (it was a
+    whole commit interval: at 18,000 events/s over 100 users, ~37 events a user in the
+    0.2 s the SIGKILL test uses). Faust lets one commit run at a time: if one was already
+    running it did not include these acks, so commit once more. A failure is left to the
+    periodic commit.
+    """
+    consumer = app.consumer
+    try:
+        if not await consumer.commit():
+            await consumer.commit()
+    except Exception:  # noqa: BLE001 - the acks stand; Faust's periodic commit retries
+        log.warning("commit after a flush failed; the periodic commit will retry", exc_info=True)
 
 
 def record_outcome(rt: Runtime, result: BatchResult) -> None:
