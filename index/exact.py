@@ -102,7 +102,7 @@ def exact_top_k(queries: np.ndarray, xt: np.ndarray, k: int | np.ndarray,
 
     ``k`` is one count or one per query (then row i is -1 padded past its own k): the
     queries are scored in k order, so each k's rows are one slice of the score matrix.
-    Returns (scores float32, rows int64), both [n, min(max k, len(xb))].
+    Returns (scores float32, columns int64), both [n, min(max k, number of vectors)].
     """
     n, size = len(queries), xt.shape[1]
     ks = np.minimum(np.broadcast_to(np.asarray(k, np.int64), (n,)), size)
