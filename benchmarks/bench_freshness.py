@@ -11,7 +11,8 @@ state dir) and then measures, in the same run:
      rate on a scratch topic (what the broker and clients cost alone);
   2. freshness: interactions produced at a steady ``--rate`` for ``--seconds``; for each
      list on ``recommendations`` whose ``trigger_event_id`` names an event, the time from
-     that event's produce call to the list's arrival (one clock: the same process);
+     that event's produce call to the list's arrival (one clock: the same process), and
+     the CPU the worker(s), the broker and the benchmark itself used meanwhile;
   3. saturation: a backlog of events for distinct users produced at once; lists/s from the
      first list to the last (each a full fused list over every source).
 Prints p50/p90/p99 of each latency and the lists/s.
@@ -160,6 +161,20 @@ def warm_up(s: Settings, arr: Arrivals, timeout_s: float = 180) -> None:
     raise SystemExit("worker produced no list: see its log")
 
 
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system, all threads) each process has used so far (Linux /proc;
+    empty elsewhere)."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def settle(s: Settings, arr: Arrivals, workers: int, timeout_s: float = 120) -> None:
     """Until every partition answers (all workers joined, recovered and loaded): one event
     for a user on each partition must come back as a list."""
@@ -208,7 +223,13 @@ def run(s: Settings, args: argparse.Namespace) -> None:
             cv = propose(s, {"scenario": "default", **orjson.loads(args.config)})
             time.sleep(1)
             print(f"config v{cv.version}: {orjson.dumps(cv.config).decode()}")
+        pids = {f"worker{i}": p.pid for i, p in enumerate(procs)} | {"benchmark": os.getpid()}
+        broker = localkafka.running_pid(s)
+        if broker is not None:
+            pids["broker"] = broker
+        cpu0, t0 = cpu_seconds(pids), time.monotonic()
         sent = paced(s, s.topic("interactions"), args.rate, args.seconds, args.users, args.items, 10**7, 2)
+        cpu1, t1 = cpu_seconds(pids), time.monotonic()
         time.sleep(3)
         f_ms, missing = latencies(sent, lists)
         print(f"freshness at {args.rate:.0f} events/s for {args.seconds:.0f} s, {args.items:,} items: {pct(f_ms)}; "
@@ -216,6 +237,9 @@ def run(s: Settings, args: argparse.Namespace) -> None:
         made = np.array([1000 * (lists.made[k] - t) for k, t in sent.items()
                          if lists.made.get(k) is not None])
         print(f"  of which produce -> list made by the worker: {pct(made)}")
+        if cpu1:  # who used the cores meanwhile: a worker near 100 % of one core is saturated
+            print("  CPU while producing (% of one core): " + ", ".join(
+                f"{k} {100 * (cpu1[k] - cpu0[k]) / (t1 - t0):.0f}" for k in cpu1 if k in cpu0))
         saturation(s, lists, args)
     finally:
         for proc in procs:
