@@ -50,7 +50,11 @@ def _put_vec(w: Writer, v: np.ndarray) -> None:
         return
     scale = np.float32(m / 127.0)
     w.f32(float(scale))
-    q = np.zeros(x.size, np.int8) if scale == 0 else np.clip(np.rint(x / scale), -127, 127).astype(np.int8)
+    if scale == 0:
+        q = np.zeros(x.size, np.int8)
+    else:  # |x / scale| <= 127 up to rounding; the bounds guard tiny (subnormal) scales
+        r = np.rint(x / scale)
+        q = np.maximum(np.minimum(r, 127, out=r), -127, out=r).astype(np.int8)
     w.raw(q.tobytes())
 
 

@@ -13,11 +13,22 @@ import numpy as np
 from streams.state.errors import StateError
 
 
+#: Columns up to this long are packed in one Python int: a record's columns are mostly a
+#: few dozen values, where numpy's four calls cost more than the loop (~7 vs ~3 µs).
+SMALL_PACK = 64
+
+
 def pack_bits(values: np.ndarray | list[int], width: int) -> bytes:
     """The low ``width`` (≤ 32) bits of each int, packed, little-endian bit order."""
-    a = np.asarray(values, dtype="<u4")
-    if width == 0 or a.size == 0:
+    n = len(values)
+    if width == 0 or n == 0:
         return b""
+    if n <= SMALL_PACK:
+        mask, acc = (1 << width) - 1, 0
+        for i, v in enumerate(values.tolist() if isinstance(values, np.ndarray) else values):
+            acc |= (int(v) & mask) << (i * width)
+        return acc.to_bytes((n * width + 7) // 8, "little")
+    a = np.asarray(values, dtype="<u4")
     every = np.unpackbits(a.view(np.uint8).reshape(a.size, 4), axis=1, bitorder="little")
     return np.packbits(every[:, :width].ravel(), bitorder="little").tobytes()
 

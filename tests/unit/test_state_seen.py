@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from streams.recommenders.base import is_seen
-from streams.state import eliasfano
+from streams.state import eliasfano, packing
 from streams.state.errors import StateError
 from streams.state.ordering import item_hash
 from streams.state.packing import Reader, Writer
@@ -94,3 +94,18 @@ def test_fingerprint_is_one_mapping() -> None:
     h = item_hash("x")
     assert fingerprint(h) == item_fingerprint("x") == int(fingerprints(np.array([h]))[0])
     assert fingerprint(0xFFFFFFFF) == (1 << FP_BITS) - 1
+
+
+def test_pack_bits_short_columns_match_the_numpy_packing() -> None:
+    """Columns up to SMALL_PACK values are packed in a Python int; the bytes must be those the
+    numpy path gives (records written before stay readable, and both paths read back)."""
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 8, 9, packing.SMALL_PACK, packing.SMALL_PACK + 1):
+        for width in (1, 3, 8, 13, 20, 32):
+            vals = rng.integers(0, 2**32, size=n, dtype=np.uint64).astype(np.uint32)
+            every = np.unpackbits(vals.view(np.uint8).reshape(n, 4), axis=1, bitorder="little")
+            want = np.packbits(every[:, :width].ravel(), bitorder="little").tobytes()
+            for given in (vals, vals.tolist()):
+                assert packing.pack_bits(given, width) == want, (n, width)
+            mask = (1 << width) - 1 if width < 32 else 0xFFFFFFFF
+            assert packing.unpack_bits(want, n, width).tolist() == [v & mask for v in vals.tolist()]
