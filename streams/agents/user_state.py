@@ -76,11 +76,11 @@ def store_users(rt: Runtime, raws: dict[str, bytes],
 async def persist(app: Any, rt: Runtime, events: Sequence[EventT], results: Sequence[BatchResult],
                   by_partition: dict[int, list[tuple[bytes, bytes]]],
                   after: asyncio.Future[None] | None) -> None:
-    """Changelog and dead letters in Kafka, *then* ack the events (committable).
+    """Changelog and dead letters in Kafka, *then* ack the events and commit them.
 
     Runs behind the agent, so the next batches are applied while these records travel;
     ``after`` (the previous flush's task) keeps changelog sends and persisted offsets in
-    order. A crash before the ack replays the events, which the event-id window skips.
+    order. A crash before the commit replays the events, which the event-id window skips.
     """
     if after is not None:
         await after
