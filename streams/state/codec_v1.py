@@ -12,23 +12,11 @@ import numpy as np
 import orjson
 
 from streams.state.errors import StateError
+from streams.state.packing import Reader
 from streams.state.seen import SeenSet, fingerprints
 from streams.state.user import Pending, Recent, UserState
 
 MAGIC = b"GU1"
-
-
-class _Reader:
-    def __init__(self, buf: bytes, pos: int) -> None:
-        self.buf, self.pos = buf, pos
-
-    def take(self, n: int, dtype: str) -> np.ndarray:
-        size = n * np.dtype(dtype).itemsize
-        if self.pos + size > len(self.buf):
-            raise StateError("user state bytes are truncated")
-        a = np.frombuffer(self.buf, dtype=dtype, count=n, offset=self.pos)
-        self.pos += size
-        return a
 
 
 def from_bytes(buf: bytes) -> UserState:
@@ -39,14 +27,14 @@ def from_bytes(buf: bytes) -> UserState:
         h = orjson.loads(buf[7: 7 + hl])
     except orjson.JSONDecodeError as exc:
         raise StateError(f"user state header is not JSON: {exc}") from None
-    r = _Reader(buf, 7 + hl)
-    content = r.take(h["cd"], "<f2").astype(np.float32) if h["cd"] else None
-    cf = r.take(h["fd"], "<f2").astype(np.float32) if h["fd"] else None
+    r = Reader(buf, 7 + hl)
+    content = r.array(h["cd"], "<f2").astype(np.float32) if h["cd"] else None
+    cf = r.array(h["fd"], "<f2").astype(np.float32) if h["fd"] else None
     # Every old hash goes to the old generation: nothing is forgotten before the next rotation.
-    seen = SeenSet(fingerprints(r.take(h["ns"], "<u4")).tolist())
+    seen = SeenSet(fingerprints(r.array(h["ns"], "<u4")).tolist())
     nr = len(h["ri"])
-    ages, rw = r.take(nr, "<f4").tolist(), r.take(nr, "<f2").tolist()
-    pw = r.take(len(h["pi"]), "<f2").tolist()
+    ages, rw = r.array(nr, "<f4").tolist(), r.array(nr, "<f2").tolist()
+    pw = r.array(len(h["pi"]), "<f2").tolist()
     last = h["t"]
     recent = tuple(Recent(i, h["ry"][c], last - a, w)
                    for i, c, a, w in zip(h["ri"], h["rc"], ages, rw))

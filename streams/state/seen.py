@@ -42,7 +42,7 @@ def fingerprints(hashes: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1 << 20)
 def item_fingerprint(item_id: str) -> int:
-    return item_hash(item_id) >> _SHIFT
+    return fingerprint(item_hash(item_id))
 
 
 def item_fingerprints(item_ids: Iterable[str]) -> list[int]:
