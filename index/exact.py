@@ -1,43 +1,58 @@
-"""Exact batched inner-product top-k in numpy, for CPU flat indexes.
+"""Exact batched inner-product top-k for CPU flat indexes.
 
-FAISS's flat search spends most of a ranking batch's time in its per-query heap (a
-256-query batch at k=128 over 10k items: ~25 ms of sgemm, ~70 ms of heap), not in the
-product. Here the product is one sgemm per chunk of queries and the selection is
-vectorised over the whole batch: a per-row threshold from block maxima (the k-th best
-block maximum has at least k scores at or above it, so nothing better is lost), then
-one sort of the few survivors. Results are exact; ties go to the lower label.
+Every score a search returns is FAISS's per-pair SIMD inner product (:func:`pair_scores`:
+``fvec_inner_products_by_idx``, one vector pair at a time), which depends on the two
+vectors only: a query scores the same alone or in any batch, and rescoring an item of a
+fused pool gives the bits its search gave. Which vectors make a query's top-k is found
+the cheapest way for the batch:
+
+- a few queries: every vector's pair score (~0.35 ms a query at 10k x 384). OpenBLAS's
+  sgemm packs the whole item matrix on every call, ~3 ms at 10k x 384 however few the
+  query rows, which made one-user ranking batches cost ten times their product;
+- more: one sgemm per chunk of queries gives approximate scores, a per-row threshold
+  from block maxima keeps a superset of the k best, widened by the rounding error either
+  product can have (:func:`error_margin`), and only those few are scored pair by pair.
+
+The selection is vectorised over the whole batch (FAISS's own flat search spent ~70 ms of
+a 256-query batch at k=128 in its per-query heap, against ~25 ms of sgemm). Ties go to
+the lower label.
 """
 from __future__ import annotations
 
+import faiss
 import numpy as np
 
-CHUNK_FLOATS = 1 << 24  # score matrix per chunk of queries: 64 MiB of float32
-ROW_BLOCK = 8  # queries per product, padded up to a multiple of this (see inner_products)
-SMALL_BLOCK, SMALL_INDEX = 32, 1 << 16  # tiny indexes (items x dim below this) pad to 32
+CHUNK_FLOATS = 1 << 24  # approximate score matrix per chunk of queries: 64 MiB of float32
+DIRECT_ROWS = 8  # fewer queries than this: pair scores of every vector, no sgemm
+UNIT_ROUNDOFF = 2.0 ** -24  # float32
 
 
-def inner_products(queries: np.ndarray, xt: np.ndarray) -> np.ndarray:
-    """``queries @ xt`` (float32; ``xt`` holds the vectors as columns, [dim, n]), each row
-    rounded the same whatever else is in the batch.
+def pair_scores(queries: np.ndarray, xb: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``queries[i] · xb[ids[i, j]]`` as float32 [m, c], one pair at a time (-inf where
+    ``ids`` is negative). ``queries`` [m, d] and ``xb`` [n, d] are C-contiguous float32."""
+    m, c = ids.shape
+    out = np.empty((m, c), np.float32)
+    if out.size:
+        queries = np.ascontiguousarray(queries, np.float32)
+        ids = np.ascontiguousarray(ids, np.int64)
+        faiss.fvec_inner_products_by_idx(faiss.swig_ptr(out), faiss.swig_ptr(queries), faiss.swig_ptr(xb),
+                                         faiss.swig_ptr(ids), xb.shape[1], m, c)
+    return out
 
-    Columns, not rows: for the few query rows a ranking batch has, OpenBLAS's plain
-    (non-transposed) kernel ran 1.5-2.6x faster than the same product against row vectors
-    (``queries @ xb.T``: 8 x 384 by 10,000 took 5.5-5.8 ms, 3.2-3.4 ms this way; bit-identical).
 
-    OpenBLAS picks its kernels by shape (a one-row product even goes to gemv), and the
-    kernels sum in different orders, so the last bits of a score could depend on the
-    batch. Padded to a multiple of 8 query rows every row came out bit-identical at every
-    batch size tried from 64 x 1,000 to 384 x 50,000 (tests/unit/test_index_faiss.py keeps
-    checking).
-    8, not 32: the ranking agent's batches are a few users when it keeps up, and the
-    padding rows cost as much as real ones (32 made a 4-user batch ~3.4 ms at 10k x 384).
-    Tiny indexes (e.g. 50 x 32) take OpenBLAS's small-matrix path, consistent only at 32.
+def error_margin(queries: np.ndarray, max_norm: float) -> np.ndarray:
+    """Per query, how far its approximate (sgemm) score of a vector may sit from the pair
+    score and still matter: 4 x the float32 error bound of a d-term dot product,
+    γ_d·‖q‖·‖x‖ (γ_d = d·u / (1 - d·u); any summation order, with or without FMA).
+
+    Both scores lie within γ_d·‖q‖·‖x‖ of the true product, so they differ by at most
+    twice that, and every vector of the pair-score top-k has an approximate score within
+    four times that of the approximate k-th best.
     """
-    m = len(queries)
-    pad = -m % (ROW_BLOCK if xt.size >= SMALL_INDEX else SMALL_BLOCK)
-    if pad:
-        queries = np.vstack([queries, np.zeros((pad, queries.shape[1]), queries.dtype)])
-    return (queries @ xt)[:m]
+    d = queries.shape[1]
+    gamma = d * UNIT_ROUNDOFF / (1 - d * UNIT_ROUNDOFF)
+    norms = np.linalg.norm(queries.astype(np.float64), axis=1)
+    return 4.0 * gamma * norms * max_norm * 1.01 + 1e-30  # 1 %: the bound's own rounding
 
 
 def top_k_rows(scores: np.ndarray, k: int, tie: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -49,32 +64,45 @@ def top_k_rows(scores: np.ndarray, k: int, tie: np.ndarray | None = None) -> tup
     """
     m, n = scores.shape
     k = min(k, n)
-    vals = np.full((m, k), -np.inf, scores.dtype)
-    cols = np.full((m, k), -1, np.int64)
     if m == 0 or k <= 0:
-        return vals, cols
+        return np.full((m, max(k, 0)), -np.inf, scores.dtype), np.full((m, max(k, 0)), -1, np.int64)
     r, c = _candidates(scores, k)
-    if r.size == 0:
-        return vals, cols
-    # each row's candidates side by side (-inf padded), then one small sort per row
+    where = _side_by_side(m, r, c)
+    return _best(np.where(where >= 0, scores[np.arange(m)[:, None], where], -np.inf).astype(scores.dtype),
+                 where, k, tie)
+
+
+def _side_by_side(m: int, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Each row's candidate columns (row-major ``(r, c)`` pairs) side by side, -1 padded."""
     counts = np.bincount(r, minlength=m)
-    at = np.arange(r.size) - (np.cumsum(counts) - counts)[r]
-    cand = np.full((m, int(counts.max())), -np.inf, scores.dtype)
-    where = np.full(cand.shape, -1, np.int64)
-    cand[r, at], where[r, at] = scores[r, c], c
-    # score desc, then tie; stable, so remaining ties keep column order (-inf padding last)
+    where = np.full((m, int(counts.max(initial=0))), -1, np.int64)
+    where[r, np.arange(r.size) - (np.cumsum(counts) - counts)[r]] = c
+    return where
+
+
+def _best(cand: np.ndarray, where: np.ndarray, k: int, tie: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The k best of each row's candidates (``cand`` scores at columns ``where``, -1/-inf
+    padded, columns ascending): score desc, then ``tie``, then column."""
+    m = cand.shape[0]
+    vals = np.full((m, k), -np.inf, cand.dtype)
+    cols = np.full((m, k), -1, np.int64)
+    if cand.shape[1] == 0:
+        return vals, cols
+    # stable, so remaining ties keep column order (-inf padding last)
     if tie is None:
         order = np.argsort(-cand, axis=1, kind="stable")[:, :k]
     else:
         ties = tie[where] if tie.ndim == 1 else np.take_along_axis(tie, np.maximum(where, 0), 1)
         order = np.lexsort((ties, -cand), axis=1)[:, :k]
     w = order.shape[1]
-    vals[:, :w], cols[:, :w] = np.take_along_axis(cand, order, 1), np.take_along_axis(where, order, 1)
+    vals[:, :w] = np.take_along_axis(cand, order, 1)
+    cols[:, :w] = np.where(vals[:, :w] > -np.inf, np.take_along_axis(where, order, 1), -1)
     return vals, cols
 
 
-def _candidates(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, columns) in row-major order of a superset of every row's k best.
+def _candidates(scores: np.ndarray, k: int, margin: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) in row-major order of a superset of every row's k best, and of
+    everything within ``margin`` (one per row) below them.
 
     Blocks are strided (column j in block j mod 4k), so their maxima reduce along
     contiguous memory; flat indices beat 2-D ``nonzero`` several times over.
@@ -89,38 +117,58 @@ def _candidates(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if full < n:
             best = np.concatenate([best, scores[:, full:].max(axis=1, keepdims=True)], axis=1)
         cut = np.partition(best, best.shape[1] - k, axis=1)[:, best.shape[1] - k]
+        if margin is not None:  # lowered in float64, then rounded down to a float32 threshold
+            cut = np.nextafter((cut - margin).astype(scores.dtype), -np.inf)
         keep = scores >= cut[:, None]
         if (cut == -np.inf).any():  # a row with under k scores: not its -infs
             keep &= scores > -np.inf
     return np.divmod(np.flatnonzero(keep), n)
 
 
-def exact_top_k(queries: np.ndarray, xt: np.ndarray, k: int | np.ndarray,
-                live: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The best columns of ``xt`` ([dim, n]: one vector per column) by inner product per
-    query, over the ``live`` columns only.
+def exact_top_k(queries: np.ndarray, xb: np.ndarray, xt: np.ndarray, k: int | np.ndarray,
+                live: np.ndarray | None = None, max_norm: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The best vectors by pair score (:func:`pair_scores`) per query, over the ``live``
+    ones only. ``xb`` [n, dim] holds them as rows, ``xt`` [dim, n] the same as columns
+    (the sgemm of a big batch reads those); ``max_norm`` bounds their norms (computed when
+    not given).
 
     ``k`` is one count or one per query (then row i is -1 padded past its own k): the
     queries are scored in k order, so each k's rows are one slice of the score matrix.
     Returns (scores float32, columns int64), both [n, min(max k, number of vectors)].
     """
-    n, size = len(queries), xt.shape[1]
+    queries = np.ascontiguousarray(queries, np.float32)
+    n, size = len(queries), xb.shape[0]
     ks = np.minimum(np.broadcast_to(np.asarray(k, np.int64), (n,)), size)
     width = int(ks.max()) if n else 0
     vals = np.full((n, width), -np.inf, np.float32)
     cols = np.full((n, width), -1, np.int64)
+    if not width:
+        return vals, cols
     dead = np.flatnonzero(~live) if live is not None else np.zeros(0, np.int64)
     order = np.argsort(ks, kind="stable")
-    step = max(ROW_BLOCK, CHUNK_FLOATS // max(size, 1) // ROW_BLOCK * ROW_BLOCK)
+    direct = n < DIRECT_ROWS
+    if not direct and max_norm is None:
+        max_norm = float(np.sqrt(np.einsum("ij,ij->i", xb, xb, dtype=np.float64).max()))
+    step = n if direct else max(DIRECT_ROWS, CHUNK_FLOATS // max(size, 1))
     for at in range(0, n, step):
         rows = order[at:at + step]
-        s = inner_products(queries[rows], xt)
+        q = queries[rows]
+        if direct:
+            s = pair_scores(q, xb, np.broadcast_to(np.arange(size, dtype=np.int64), (len(rows), size)))
+        else:
+            s = q @ xt
         if dead.size:
             s[:, dead] = -np.inf
         rk = ks[rows]
         edges = [0, *(np.flatnonzero(np.diff(rk)) + 1).tolist(), len(rows)]
         for lo, hi in zip(edges, edges[1:]):
-            v, c = top_k_rows(s[lo:hi], int(rk[lo]))
+            kk = int(rk[lo])
+            if direct:
+                v, c = top_k_rows(s[lo:hi], kk)
+            else:
+                r, c = _candidates(s[lo:hi], kk, error_margin(q[lo:hi], max_norm))
+                where = _side_by_side(hi - lo, r, c)
+                v, c = _best(pair_scores(q[lo:hi], xb, where), where, kk, None)
             vals[rows[lo:hi], : v.shape[1]] = v
             cols[rows[lo:hi], : c.shape[1]] = c
     return vals, cols

@@ -13,8 +13,9 @@ Structure: ``flat`` is exact; ``hnsw`` is approximate and fast at scale; ``auto`
 starts flat and migrates to HNSW once ``auto_hnsw_min`` vectors are live. With a GPU
 (``faiss.get_num_gpus() > 0``) ``auto``/``flat`` use a GPU flat index: brute force
 on a GPU beats CPU HNSW well into the millions and stays exact. A CPU flat index is
-searched by :mod:`index.exact` (numpy sgemm + a vectorised top-k over FAISS's stored
-vectors): same results, without FAISS's per-query heap, which dominated batched search.
+searched by :mod:`index.exact` (FAISS's per-pair inner products, found through numpy
+sgemm + a vectorised top-k for bigger batches): exact, the same scores in any batch, and
+without FAISS's per-query heap, which dominated batched search.
 
 :meth:`search_labels` answers a batch as arrays of labels (``label_ids`` maps them to
 ids), for callers that map labels themselves; ``search``/``search_batch`` build
@@ -76,6 +77,7 @@ class FaissIndex:
         self._selectors = kind == "hnsw" or not self.use_gpu
         self._columns: np.ndarray | None = None       # flat vectors as columns (_flat_columns)
         self._columns_n, self._columns_gen = 0, self.generation
+        self._max_norm = 0.0  # of the vectors in the column copy (bounds exact_top_k's rounding)
 
     @property
     def dead(self) -> int:
@@ -245,7 +247,8 @@ class FaissIndex:
             return self._index.search(queries, min(fetch, ntotal, GPU_MAX_K))
         if self.kind == "flat":  # CPU flat: exact in numpy, the filter as a mask
             live = self._filter_mask(allow, deny) if need_filter else None
-            return exact_top_k(queries, self._flat_columns(), np.minimum(fetch, ntotal), live)
+            xt = self._flat_columns()
+            return exact_top_k(queries, self._flat_vectors(), xt, np.minimum(fetch, ntotal), live, self._max_norm)
         params = faiss.SearchParametersHNSW() if self.kind == "hnsw" else faiss.SearchParameters()
         if self.kind == "hnsw":
             params.efSearch = max(self.cfg.hnsw_ef_search, fetch)
@@ -266,18 +269,23 @@ class FaissIndex:
         A second copy (4 bytes x dim per vector, only for CPU flat indexes, which
         ``auto`` leaves at ``auto_hnsw_min`` vectors), kept in a buffer with spare columns
         so an upsert copies only the new vectors; a rebuild (new generation) starts over.
+        Tracks the largest norm copied (``_max_norm``: an upper bound after deletes), which
+        bounds the rounding error the exact search allows for.
         """
         n = int(self._index.ntotal)
         cols = self._columns
         if cols is None or self._columns_gen != self.generation or n < self._columns_n:
-            cols, self._columns_n, self._columns_gen = None, 0, self.generation
+            cols, self._columns_n, self._columns_gen, self._max_norm = None, 0, self.generation, 0.0
         if cols is None or n > cols.shape[1]:
             grown = np.empty((self.dim, max(1024, n + n // 2)), np.float32)
             if cols is not None:
                 grown[:, : self._columns_n] = cols[:, : self._columns_n]
             cols = self._columns = grown
         if n > self._columns_n:
-            cols[:, self._columns_n:n] = self._flat_vectors()[self._columns_n:n].T
+            new = self._flat_vectors()[self._columns_n:n]
+            cols[:, self._columns_n:n] = new.T
+            norm2 = float(np.einsum("ij,ij->i", new, new, dtype=np.float64).max())
+            self._max_norm = max(self._max_norm, norm2 ** 0.5)
             self._columns_n = n
         return cols[:, :n]
 

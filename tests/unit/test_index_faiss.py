@@ -116,3 +116,34 @@ def test_flat_search_follows_upserts_replacements_and_rebuilds() -> None:
             best = np.argsort(-(mat @ q[row]), kind="stable")[:25]
             assert [label_ids[j] for j in labels[row]] == [names[j] for j in best]
     assert idx.generation > gen  # the replacements' tombstones forced at least one rebuild
+
+
+def test_exact_top_k_is_the_pair_score_top_k_at_any_batch_size() -> None:
+    """Near-ties that sgemm and the pair kernel order differently (copies of a vector a few
+    ulps apart: without the rounding margin this fails), exact duplicates (the lower label
+    wins), dead vectors and a k per query: the sgemm-screened path of big batches and the
+    direct path of small ones both give the top-k of a brute-force pair-score sort, bit for bit."""
+    from index.exact import DIRECT_ROWS, exact_top_k, pair_scores
+    rng = np.random.default_rng(11)
+    for rnd, (eps, dim, n) in enumerate([(1e-6, 384, 3000), (1e-6, 64, 5000), (1e-6, 16, 200),
+                                         (1e-7, 384, 3000), (1e-7, 64, 5000)]):
+        base = rng.standard_normal((n // 10, dim)).astype(np.float32)
+        xb = np.repeat(base, 10, axis=0) * (1 + rng.standard_normal((n, 1)) * eps).astype(np.float32)
+        xb = np.ascontiguousarray(xb, np.float32)
+        queries = np.vstack([base[:30], rng.standard_normal((30, dim))]).astype(np.float32)
+        ks = rng.integers(1, 300, size=len(queries))
+        live = None
+        if rnd >= 2:
+            xb[::7] = xb[3]  # exact duplicates of one vector
+            live = rng.random(n) > 0.05
+        every = pair_scores(queries, xb, np.broadcast_to(np.arange(n), (len(queries), n)))
+        if live is not None:
+            every[:, ~live] = -np.inf
+        for m in (len(queries), DIRECT_ROWS, DIRECT_ROWS - 1, 1):
+            vals, cols = exact_top_k(queries[:m], xb, np.ascontiguousarray(xb.T), ks[:m], live)
+            for i in range(m):
+                order = np.lexsort((np.arange(n), -every[i]))[: ks[i]]
+                order = order[every[i, order] > -np.inf]  # fewer live than k: -1 padded
+                assert np.array_equal(cols[i, : order.size], order), (rnd, m, i)
+                assert np.array_equal(vals[i, : order.size], every[i, order]), (rnd, m, i)
+                assert (cols[i, order.size:] == -1).all()
