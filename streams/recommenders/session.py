@@ -42,15 +42,15 @@ class SessionRecommender(DenseSource):
         """:meth:`dense` of many users as the rows of one [users, items] array (no history: 0s).
 
         Each row is one scatter-add of its terms in history order (the same sums as adding
-        pair row after pair row, bit for bit), kept per user so the work stays in cache;
-        what is shared is read once: each pair row however many users have the item, the
-        term scales and the cosine division as whole-batch array operations.
+        pair row after pair row, bit for bit), kept per user so the work stays in cache,
+        its pair rows copied once, straight from their buffers (:meth:`PairCounts.gather`);
+        the term scales and the cosine division are whole-batch array operations.
         """
         n = self.stats.n_items
         out = np.zeros((len(users), n))
         pairs = self.stats.cooc if self.signal == "cooc" else self.stats.transitions
         get = self.stats.ids.get
-        rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        sizes: dict[int, int] = {}
         terms: list[list[int]] = []  # per user: the history's item rows that have neighbours
         coefs: list[float] = []
         for user in users:
@@ -59,9 +59,10 @@ class SessionRecommender(DenseSource):
                 i = get(item)
                 if i is None:
                     continue
-                if i not in rows:
-                    rows[i] = pairs.row(i)
-                if rows[i][0].size:
+                size = sizes.get(i)
+                if size is None:
+                    size = sizes[i] = pairs.size(i)
+                if size:
                     mine.append(i)
                     coefs.append(w * self.decay ** pos)
             terms.append(mine)
@@ -74,10 +75,9 @@ class SessionRecommender(DenseSource):
         at = 0
         for u, mine in enumerate(terms):
             if mine:
-                lengths = [rows[i][0].size for i in mine]
-                vals = np.concatenate([rows[i][1] for i in mine])
-                vals *= np.repeat(scale[at:at + len(mine)], lengths)
-                out[u] = np.bincount(np.concatenate([rows[i][0] for i in mine]), vals, minlength=n)
+                cols, vals = pairs.gather(mine)
+                vals *= np.repeat(scale[at:at + len(mine)], [sizes[i] for i in mine])
+                out[u] = np.bincount(cols, vals, minlength=n)
                 at += len(mine)
         if self.normalise == "cosine":
             np.divide(out, np.sqrt(counts), out=out, where=counts > 0)

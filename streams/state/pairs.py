@@ -89,5 +89,17 @@ class PairCounts:
         return (np.array(np.frombuffer(r.keys, dtype=np.int64)),
                 np.array(np.frombuffer(r.vals, dtype=np.float64)))
 
+    def size(self, i: int) -> int:
+        """Neighbours in row i."""
+        r = self.rows.get(i)
+        return 0 if r is None else len(r.keys)
+
+    def gather(self, items: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``items`` (each non-empty) end to end as (neighbour ints, counts): one copy
+        straight from the row buffers (the views are gone when this returns)."""
+        rows = [self.rows[i] for i in items]
+        return (np.concatenate([np.frombuffer(r.keys, dtype=np.int64) for r in rows]),
+                np.concatenate([np.frombuffer(r.vals, dtype=np.float64) for r in rows]))
+
     def n_entries(self) -> int:
         return sum(len(r.keys) for r in self.rows.values())
