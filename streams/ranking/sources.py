@@ -109,7 +109,12 @@ def top_valid_rows(stats: ItemStats, cand: np.ndarray, arr: np.ndarray, seen: np
 
 
 class SharedPopular:
-    """Decayed popularity computed and ordered once per batch, then cut per user."""
+    """Decayed popularity computed once per batch, its head ordered on demand, then cut per user.
+
+    Only the head is ordered (as far as a batch asks, doubling): the full sort of the
+    catalogue took ~6 % of a worker's loop at 200 events/s, where every batch of one or
+    two users sees a new clock and new item statistics.
+    """
 
     name = "popular"
 
@@ -117,7 +122,9 @@ class SharedPopular:
         self.stats = stats
         self._key: tuple[float, int] | None = None
         self._arr = np.zeros(0)
-        self._order = np.zeros(0, np.int64)
+        self._valid = np.zeros(0, bool)
+        self._order = np.zeros(0, np.int64)  # the best rows so far, best first
+        self._complete = True  # _order holds every valid row
 
     @property
     def scores(self) -> np.ndarray:
@@ -126,6 +133,11 @@ class SharedPopular:
 
     def head(self, n: int) -> np.ndarray:
         """The ``n`` most popular valid rows (popularity desc, ties by stable hash)."""
+        if n > self._order.size and not self._complete:
+            want = max(n, 2 * self._order.size, 256)
+            hashes = self.stats.ids.hashes[: self._arr.size]
+            self._order = top_k_indices(self._arr, hashes, want, self._valid)
+            self._complete = self._order.size < want
         return self._order[:n]
 
     def prepare(self, now: float) -> None:
@@ -134,10 +146,8 @@ class SharedPopular:
             return
         self._key = key
         arr = self.stats.popularity_at(now)
-        n = arr.size
-        valid = np.flatnonzero((arr > 0) & ~self.stats.removed[:n]) if n else np.zeros(0, np.int64)
-        order = np.lexsort((self.stats.ids.hashes[valid], -arr[valid])) if valid.size else valid
-        self._arr, self._order = arr, valid[order]
+        self._arr, self._valid = arr, (arr > 0) & ~self.stats.removed[: arr.size]
+        self._order, self._complete = np.zeros(0, np.int64), not self._valid.any()
 
     def score(self, user: UserState, ctx: Context, want: int | Sequence[str]) -> Scored:
         arr, ids = self._arr, self.stats.ids
@@ -146,7 +156,7 @@ class SharedPopular:
         if not isinstance(want, int):
             got = ((i, ids.get(i)) for i in want)
             return Scored({i: float(arr[j]) for i, j in got if j is not None and j < arr.size}, 0.0)
-        head = self._order[: want + user.seen.overfetch + len(ctx.exclude)]
+        head = self.head(want + user.seen.overfetch + len(ctx.exclude))
         return Scored(_top_valid(self.stats, head, arr, user, ctx, want), 0.0)
 
     def score_items(self, user: UserState, ctx: Context, items: Sequence[str]) -> Found:

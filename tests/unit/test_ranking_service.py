@@ -14,7 +14,7 @@ from streams.control import ConfigVersion
 from streams.ranking import FusionConfig, default_config, fuse
 from streams.ranking.indexes import CFIndex, ContentIndex
 from streams.ranking.service import Job, Ranker
-from streams.ranking.sources import Prefetched, SparseDense
+from streams.ranking.sources import Prefetched, SharedPopular, SparseDense
 from streams.recommenders.vector import unseen_top
 from streams.recommenders import EMPTY, Context
 from streams.schemas import Interaction
@@ -99,3 +99,24 @@ def test_keys_follow_new_items_deletes_and_restores() -> None:
         assert got["items"] == reference(r, user, now)
     k = r.keys.index
     assert r.keys.deleted[k["i1"]] and not r.keys.deleted[k["i0"]] and r.keys.content_row[k["new"]] >= 0
+
+
+def test_popular_head_is_the_full_order_cut() -> None:
+    """SharedPopular orders only as far as asked (doubling): every head is the prefix of the
+    full order (popularity desc, ties by stable hash), removed and zero-count items left out."""
+    stats = ItemStats()
+    rng = np.random.default_rng(3)
+    for n in range(6000):  # few distinct counts: many ties
+        i = int(rng.zipf(1.2)) % 1500
+        stats.update(Interaction(f"e{n}", "click", f"u{n % 50}", f"i{i}", 1000.0, None))
+    for i in range(0, 1500, 97):
+        stats.remove_item(f"i{i}")
+    pop = SharedPopular(stats)
+    pop.prepare(1000.0)
+    arr, hashes = pop.scores, stats.ids.hashes[: pop.scores.size]
+    valid = np.flatnonzero((arr > 0) & ~stats.removed[: arr.size])
+    full = valid[np.lexsort((hashes[valid], -arr[valid]))]
+    for n in (1, 10, 255, 256, 257, 600, 5000, len(full), len(full) + 1):
+        assert np.array_equal(pop.head(n), full[:n]), n
+    pop.prepare(1001.0)  # a new clock starts over
+    assert np.array_equal(pop.head(300), full[:300])
