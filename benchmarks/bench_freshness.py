@@ -6,7 +6,9 @@
 Starts its own broker via streams.localkafka (or uses GENRE_KAFKA_BOOTSTRAP), publishes
 ``--items`` random unit vectors (384-d) to ``item-vectors``, starts one
 ``python -m streams.worker`` (``--workers N``: N of them in one group, each with its own
-state dir) and then measures, in the same run:
+state dir) and then measures, in the same run, each phase after ``--warm`` seconds of the
+same traffic (default 30; a fresh broker JVM compiles for its first ~30 s, and a broker
+in production has long finished):
   1. baseline: bare produce → consume round trip of the same event messages at the same
      rate on a scratch topic (what the broker and clients cost alone);
   2. freshness: interactions produced at a steady ``--rate`` for ``--seconds``; for each
@@ -175,6 +177,13 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     return out
 
 
+def print_cpu(before: dict[str, float], after: dict[str, float], seconds: float) -> None:
+    """Who used the cores while producing, as % of one core."""
+    if after:
+        print("  CPU while producing (% of one core): " + ", ".join(
+            f"{k} {100 * (after[k] - before[k]) / seconds:.0f}" for k in after if k in before))
+
+
 def settle(s: Settings, arr: Arrivals, workers: int, timeout_s: float = 120) -> None:
     """Until every partition answers (all workers joined, recovered and loaded): one event
     for a user on each partition must come back as a list."""
@@ -202,13 +211,23 @@ def run(s: Settings, args: argparse.Namespace) -> None:
     t = time.perf_counter()
     fill_items(s, args.items)
     print(f"published {args.items:,} item vectors in {time.perf_counter() - t:.1f} s")
+    if args.warm:  # the broker's JIT first (see --warm), on the same produce/fetch paths
+        scratch = Arrivals(s, rtt, "event_id")
+        scratch.start()
+        paced(s, rtt, args.rate, args.warm, args.users, args.items, 5 * 10**7, 5)
+        scratch.stop.set()
+        print(f"warmed the broker with {args.warm:.0f} s at {args.rate:.0f}/s")
     base = Arrivals(s, rtt, "event_id")
     base.start()
+    ours = {"benchmark": os.getpid()} | ({"broker": b} if (b := localkafka.running_pid(s)) else {})
+    cpu0, t0 = cpu_seconds(ours), time.monotonic()
     sent = paced(s, rtt, args.rate, min(args.seconds, 10), args.users, args.items, 0, 1)
+    cpu1, t1 = cpu_seconds(ours), time.monotonic()
     time.sleep(1)
     base.stop.set()
     b_ms, _ = latencies(sent, base)
     print(f"baseline bare produce->consume at {args.rate:.0f}/s: {pct(b_ms)}")
+    print_cpu(cpu0, cpu1, t1 - t0)
 
     lists = Arrivals(s, s.topic("recommendations"), "trigger_event_id")
     lists.start()
@@ -218,6 +237,10 @@ def run(s: Settings, args: argparse.Namespace) -> None:
         warm_up(s, lists)
         if args.workers > 1:
             settle(s, lists, args.workers)
+        if args.warm:  # the whole pipeline at the measured rate, lists drained, then measure
+            paced(s, s.topic("interactions"), args.rate, args.warm, args.users, args.items, 2 * 10**7, 3)
+            time.sleep(5)
+            print(f"warmed the pipeline with {args.warm:.0f} s at {args.rate:.0f}/s")
         if args.config:
             from streams.config_admin import propose
             cv = propose(s, {"scenario": "default", **orjson.loads(args.config)})
@@ -237,9 +260,7 @@ def run(s: Settings, args: argparse.Namespace) -> None:
         made = np.array([1000 * (lists.made[k] - t) for k, t in sent.items()
                          if lists.made.get(k) is not None])
         print(f"  of which produce -> list made by the worker: {pct(made)}")
-        if cpu1:  # who used the cores meanwhile: a worker near 100 % of one core is saturated
-            print("  CPU while producing (% of one core): " + ", ".join(
-                f"{k} {100 * (cpu1[k] - cpu0[k]) / (t1 - t0):.0f}" for k in cpu1 if k in cpu0))
+        print_cpu(cpu0, cpu1, t1 - t0)  # a worker near 100 % of one core is saturated
         saturation(s, lists, args)
     finally:
         for proc in procs:
@@ -286,10 +307,14 @@ def main() -> None:
     ap.add_argument("--backlog", type=int, default=20_000)
     ap.add_argument("--workers", type=int, default=1, help="worker processes (same group)")
     ap.add_argument("--config", help="a control proposal applied first, e.g. '{\"candidates\": 20}'")
-    ap.add_argument("--quick", action="store_true", help="10 s at the same rate, 5,000-list backlog")
+    ap.add_argument("--warm", type=float, default=30,
+                    help="seconds of traffic at --rate before the baseline and again before the measured run "
+                         "(0: none). A freshly started broker's JVM spends its first ~30 s compiling: at "
+                         "1,000 msgs/s it took 135 %% of a core in the first 10 s, 35-47 %% after 30 s")
+    ap.add_argument("--quick", action="store_true", help="10 s at the same rate (10 s warm), 5,000-list backlog")
     args = ap.parse_args()
     if args.quick:
-        args.seconds, args.backlog = 10, 5000
+        args.seconds, args.backlog, args.warm = 10, 5000, min(args.warm, 10)
     external = os.environ.get("GENRE_KAFKA_BOOTSTRAP")
     state = Path(os.environ.get("TMPDIR", "/tmp")) / f"genre-bench-{uuid.uuid4().hex[:6]}"
     prefix = f"b{uuid.uuid4().hex[:6]}."
