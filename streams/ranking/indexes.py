@@ -143,7 +143,7 @@ class ContentIndex:
         return {i: v for i, v, f in zip(items, vals.tolist(), found.tolist()) if f}
 
     def score_items(self, query: np.ndarray, items: Sequence[str]) -> Found:
-        """:meth:`scores` as arrays aligned with ``items`` (one gather, one mat-vec)."""
+        """:meth:`scores` as arrays aligned with ``items`` (one call of the pair kernel)."""
         get = self._rows.get
         rows = np.fromiter((get(i, -1) for i in items), dtype=np.int64, count=len(items))
         return _matvec(self._mat, rows, query)

@@ -10,7 +10,7 @@ one gather (:class:`~streams.ranking.keys.LabelKeys`). Session and transitions s
 a chunk of users as rows of one array and cut every row's top candidates with one top-k.
 Fusion then runs over :class:`ItemKeys` (one int per item id) for the whole chunk at
 once (:func:`~streams.ranking.fusion.fuse_many`): per list remain only the rescoring
-calls (array gathers, one mat-vec) and the output, and ids are looked up for the final
+calls (array gathers, the pair kernel) and the output, and ids are looked up for the final
 k only. Lists are the same as :func:`streams.ranking.fuse` over the per-user sources
 would give (``tests/unit/test_ranking_service.py`` checks that).
 """
