@@ -137,13 +137,9 @@ class ContentIndex:
             return None
         return (self._sum / len(self._rows)).astype(np.float32)
 
-    def scores(self, query: np.ndarray, items: Sequence[str]) -> dict[str, float]:
-        """Exact cosine of ``query`` with the given items (rescoring a fused pool)."""
-        found, vals = self.score_items(query, items)
-        return {i: v for i, v, f in zip(items, vals.tolist(), found.tolist()) if f}
-
     def score_items(self, query: np.ndarray, items: Sequence[str]) -> Found:
-        """:meth:`scores` as arrays aligned with ``items`` (one call of the pair kernel)."""
+        """Exact cosine of ``query`` with the given items, as arrays aligned with ``items``
+        (one call of the pair kernel)."""
         get = self._rows.get
         rows = np.fromiter((get(i, -1) for i in items), dtype=np.int64, count=len(items))
         return _matvec(self._mat, rows, query)
@@ -172,10 +168,6 @@ class CFIndex:
     def delete(self, ids: Sequence[str]) -> None:
         if self.index is not None and ids:
             self.index.delete(list(ids))
-
-    def scores(self, u: np.ndarray, items: Sequence[str]) -> dict[str, float]:
-        found, vals = self.score_items(u, items)
-        return {i: v for i, v, f in zip(items, vals.tolist(), found.tolist()) if f}
 
     def rows_matvec(self, rows: np.ndarray, u: np.ndarray) -> Found:
         """Scores of the given factor rows (-1: none) against ``u`` (rescoring by key)."""
