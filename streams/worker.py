@@ -67,7 +67,7 @@ def main() -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     create_topics(settings)  # idempotent; lets a worker start before 'genre up' made them
     worker = build_worker(settings)
-    tuning = WorkerTuning()
+    tuning = worker.app.genre.tuning  # the app's own reading of GENRE_WORKER_*
     tune_gc(tuning)
     tune_threads(tuning)
     try:

@@ -221,10 +221,10 @@ class UserStateUpdater:
         on an event loop can let other work run between parts). A user leaves
         :attr:`pending` only with its encoded bytes in the cache, so :meth:`current` finds
         every user in one or the other at any point between parts."""
-        users = list(self.pending)
-        for at in range(0, len(users), max(n, 1)):
+        users, step = list(self.pending), max(n, 1)
+        for at in range(0, len(users), step):
             out: dict[str, bytes] = {}
-            for user_id in users[at:at + max(n, 1)]:
+            for user_id in users[at:at + step]:
                 rec = self.pending.pop(user_id)
                 raw = record.encode(rec)
                 self.cache.put(user_id, raw, rec)

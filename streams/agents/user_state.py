@@ -277,7 +277,7 @@ def register(app: Any, rt: Runtime) -> Any:
                 for p, recs in store_users(rt, part, last).items():
                     by_partition.setdefault(p, []).extend(recs)
 
-            parts = rt.updater.flush_parts(FLUSH_PART_USERS if pause else max(1, len(rt.updater.pending)))
+            parts = rt.updater.flush_parts(FLUSH_PART_USERS if pause else len(rt.updater.pending))
             try:
                 for part in parts:
                     store(part)
