@@ -118,6 +118,18 @@ def test_flat_search_follows_upserts_replacements_and_rebuilds() -> None:
     assert idx.generation > gen  # the replacements' tombstones forced at least one rebuild
 
 
+def test_all_pair_scores_are_the_pair_scores_in_every_dimension() -> None:
+    """The row-order kernel of small batches gives the by-index bits; FAISS's own code for
+    a few small dimensions (8, 12) does not, and there the by-index kernel is used."""
+    from index.exact import all_pair_scores, pair_scores
+    rng = np.random.default_rng(5)
+    for dim in (1, 2, 8, 12, 16, 64, 384):
+        xb = rng.standard_normal((700, dim)).astype(np.float32)
+        q = rng.standard_normal((3, dim)).astype(np.float32)
+        want = pair_scores(q, xb, np.broadcast_to(np.arange(700), (3, 700)))
+        assert np.array_equal(all_pair_scores(q, xb), want), dim
+
+
 def test_exact_top_k_is_the_pair_score_top_k_at_any_batch_size() -> None:
     """Near-ties that sgemm and the pair kernel order differently (copies of a vector a few
     ulps apart: without the rounding margin this fails), exact duplicates (the lower label
