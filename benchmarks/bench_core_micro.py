@@ -94,5 +94,5 @@ def test_benchmark(world: dict) -> None:
           f"\nItemStats.update: {rate(len(evs), stats_s)}"
           f"\nuser state bytes: median {int(np.median(sizes))}, p95 {int(np.percentile(sizes, 95))},"
           f" max {max(sizes)} (avg {len(evs) / N_USERS:.0f} events/user)"
-          f"\nfused list (5 sources, 100 candidates, rescore): {1000 * fuse_s / len(sample_users):.2f} ms/request")
+          f"\nfused list (5 sources, {cfg.candidates} candidates, rescore): {1000 * fuse_s / len(sample_users):.2f} ms/request")
     assert all(len(x) == cfg.k for x in lists)

@@ -13,7 +13,7 @@ and interleaved round by round (so load on a shared box hits both alike):
 - ``faiss``: the two batched searches one ``Ranker.rank`` call makes (content + CF queries
   of the batch, same over-fetch) and nothing else: the floor a list cannot go below here;
 - ``rank``: ``Ranker.rank`` on batches of ``--batch`` users (default config: 5 sources,
-  100 candidates each, rescoring on) = the ranking agent's work per batch;
+  50 candidates each, rescoring on) = the ranking agent's work per batch;
 - ``fuse``: the registry recommenders through ``streams.ranking.fuse`` one user at a time
   (the offline evaluator's path: dense CF, exact flat content search).
 
