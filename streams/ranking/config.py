@@ -33,7 +33,7 @@ class FusionConfig(BaseModel):
     k: int = Field(default=10, ge=1, le=1000, description="items per recommendation list")
     # 100, 50 and 30 score alike offline (MovieLens test HR@10 0.2434 / 0.2435 / 0.2433, k = 20
     # lists; docs/benchmarks.md), and every list costs less with fewer candidates to fuse.
-    candidates: int = Field(default=50, ge=1, le=10_000, description="top-N asked of each source")
+    candidates: int = Field(default=50, ge=1, le=10_000, description="top-N asked of each source (at least k)")
     rescore: bool = Field(default=True, description="ask every source to score every candidate")
     normalise: Literal["minmax", "none"] = "minmax"
     mmr_lambda: float = Field(default=1.0, ge=0.0, le=1.0, description="1 = no diversity re-rank")
@@ -43,6 +43,12 @@ class FusionConfig(BaseModel):
     variants: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="A/B overlays: name -> {share, any field above}")
     variant_salt: str = Field(default="", description="change to reshuffle users between variants")
+
+    @property
+    def per_source(self) -> int:
+        """Candidates asked of each source: ``candidates``, but never fewer than ``k``, so a
+        long list (a request's own ``k``) is not cut from short ones."""
+        return max(self.candidates, self.k)
 
     @field_validator("variants")
     @classmethod

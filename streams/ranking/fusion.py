@@ -41,7 +41,7 @@ def _filtered(s: Scored, user: UserState, ctx: Context) -> Scored:
 def gather(user: UserState, ctx: Context, sources: Mapping[str, Recommender],
            cfg: FusionConfig) -> dict[str, Scored]:
     """Each positively weighted source's candidates, then (rescore) its view of everyone's."""
-    got = {name: _filtered(sources[name].score(user, ctx, cfg.candidates), user, ctx)
+    got = {name: _filtered(sources[name].score(user, ctx, cfg.per_source), user, ctx)
            for name, w in cfg.weights.items() if w > 0 and name in sources}
     if cfg.rescore and len(got) > 1:
         pool = dict.fromkeys(i for s in got.values() for i in s.items)
@@ -330,7 +330,7 @@ def fuse(user: UserState, ctx: Context, sources: Mapping[str, Recommender], cfg:
          vectors: VectorLookup | None = None) -> list[Explained]:
     """The user's top-k list with explanations; never raises for missing signal (may be [])."""
     local = _Local(user, ctx)
-    tops = {name: local.top(sources[name].score(user, ctx, cfg.candidates))
+    tops = {name: local.top(sources[name].score(user, ctx, cfg.per_source))
             for name, w in cfg.weights.items() if w > 0 and name in sources}
 
     def rescore(name: str, keys: np.ndarray) -> Found:

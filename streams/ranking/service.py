@@ -77,7 +77,7 @@ class Plan:
 def fetch_sizes(plans: Sequence[Plan], n_items: int) -> np.ndarray:
     """Hits to fetch per plan: its candidates plus its seen over-fetch, rounded up to 64
     (few distinct sizes, little over-fetch), at most the index size."""
-    need = np.array([p.cfg.candidates + p.user.seen.overfetch for p in plans])
+    need = np.array([p.cfg.per_source + p.user.seen.overfetch for p in plans])
     return np.minimum(-(-need // 64) * 64, n_items)
 
 
@@ -185,7 +185,7 @@ class Ranker:
         pairs in every row's sorted seen fingerprints, tagged with the row, not a call per row.
         """
         ok = hit & ~_Batch(self.keys, plans).blocked(np.arange(len(plans))[:, None], keys)
-        ok &= np.cumsum(ok, axis=1) <= np.array([p.cfg.candidates for p in plans])[:, None]
+        ok &= np.cumsum(ok, axis=1) <= np.array([p.cfg.per_source for p in plans])[:, None]
         cut = np.cumsum(ok.sum(axis=1))[:-1]
         return [Top(k, v) for k, v in zip(np.split(keys[ok], cut), np.split(scores[ok].astype(np.float64), cut))]
 
@@ -218,7 +218,7 @@ class Ranker:
         masked[:, bad] = -np.inf
         rows, cols = self._seen_cells(plans, fingerprints(hashes))
         masked[rows, cols] = -np.inf
-        ks = np.array([p.cfg.candidates for p in plans])
+        ks = np.array([p.cfg.per_source for p in plans])
         vals = np.full((len(plans), int(ks.max())), -np.inf)
         top = np.full(vals.shape, -1, np.int64)
         for k in np.unique(ks).tolist():
@@ -344,7 +344,7 @@ class _Request:
 
     def ask(self, cfg: FusionConfig, have: set[str], ctx: Context) -> Ask:
         """What fusion needs of this plan's sources under ``cfg``."""
-        tops = {n: self.top(n, cfg.candidates, ctx) for n, w in cfg.weights.items() if w > 0 and n in have}
+        tops = {n: self.top(n, cfg.per_source, ctx) for n, w in cfg.weights.items() if w > 0 and n in have}
 
         def fallback(n: int) -> Top | None:
             fb = cfg.fallback

@@ -86,6 +86,15 @@ def test_zero_weight_and_missing_sources_are_skipped_and_k_cuts() -> None:
     assert out == [{"item_id": "a", "score": 1.0, "sources": {"session": 1.0}}]
 
 
+def test_a_long_list_asks_each_source_for_at_least_k() -> None:
+    table = {f"i{n}": float(100 - n) for n in range(40)}
+    src = {"session": Table("session", table, floor=0.0)}
+    assert len(fuse(UserState("u"), CTX, src, cfg(weights={"session": 1.0}, candidates=5, k=3))) == 3
+    out = fuse(UserState("u"), CTX, src, cfg(weights={"session": 1.0}, candidates=5, k=30))
+    assert [o["item_id"] for o in out] == list(table)[:30]  # not 5 and the fallback
+    assert FusionConfig(candidates=5, k=30).per_source == 30 and FusionConfig(candidates=50, k=10).per_source == 50
+
+
 def test_empty_sources_fall_back_to_popular() -> None:
     src = {"session": Table("session", {}), "popular": Table("popular", {"p": 8.0, "q": 2.0, "r": 4.0}, 0.0)}
     out = fuse(seen("q"), CTX, src, cfg(k=5, fallback_weight=0.01))

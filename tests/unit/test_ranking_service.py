@@ -57,9 +57,9 @@ def reference(r: Ranker, user: UserState, now: float) -> list[dict]:
     for name, index, q, rescore in (("content", r.content.index, p.content_q, r.content.score_items),
                                     ("cf", r.cf.index, p.cf_u, r.cf.score_items)):
         if name in wanted and q is not None:
-            fetch = min(-(-(cfg.candidates + user.seen.overfetch) // 64) * 64, len(index))
+            fetch = min(-(-(cfg.per_source + user.seen.overfetch) // 64) * 64, len(index))
             hits = index.search(q, fetch)
-            top = unseen_top(hits, user, Context(0.0, exclude=r.content.deleted), cfg.candidates)
+            top = unseen_top(hits, user, Context(0.0, exclude=r.content.deleted), cfg.per_source)
             out[name] = Prefetched(name, top or EMPTY, lambda items, q=q, f=rescore: f(q, items))
     for name in ("session", "transitions"):
         if name in wanted and user.positives:
