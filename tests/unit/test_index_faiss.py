@@ -120,7 +120,7 @@ def test_flat_search_follows_upserts_replacements_and_rebuilds() -> None:
 
 def test_all_pair_scores_are_the_pair_scores_in_every_dimension() -> None:
     """The row-order kernel of small batches gives the by-index bits; FAISS's own code for
-    a few small dimensions (8, 12) does not, and there the by-index kernel is used."""
+    a few small dimensions (2, 4, 8, 12) may not, and there the by-index kernel is used."""
     from index.exact import all_pair_scores, pair_scores
     rng = np.random.default_rng(5)
     for dim in (1, 2, 8, 12, 16, 64, 384):
