@@ -14,7 +14,8 @@ in production has long finished):
   2. freshness: interactions produced at a steady ``--rate`` for ``--seconds``; for each
      list on ``recommendations`` whose ``trigger_event_id`` names an event, the time from
      that event's produce call to the list's arrival (one clock: the same process), and
-     the CPU the worker(s), the broker and the benchmark itself used meanwhile;
+     the CPU the worker(s) (their event loop's thread apart), the broker and the benchmark
+     itself used meanwhile;
   3. saturation: a backlog of events for distinct users produced at once; lists/s from the
      first list to the last (each a full fused list over every source).
 Prints p50/p90/p99 of each latency and the lists/s.
@@ -163,25 +164,39 @@ def warm_up(s: Settings, arr: Arrivals, timeout_s: float = 180) -> None:
     raise SystemExit("worker produced no list: see its log")
 
 
+def _stat_seconds(path: str) -> float:
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
+
+
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     """CPU seconds (user + system, all threads) each process has used so far (Linux /proc;
-    empty elsewhere)."""
+    empty elsewhere); for a worker also its event loop's thread alone (``name/loop``): the
+    loop is what ranks, and a worker saturates when that thread does."""
     out: dict[str, float] = {}
-    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     for name, pid in pids.items():
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[name] = _stat_seconds(f"/proc/{pid}/stat")
+            if name.startswith("worker"):
+                out[f"{name}/loop"] = _stat_seconds(f"/proc/{pid}/task/{pid}/stat")
         except OSError:
             continue
-        out[name] = (int(fields[11]) + int(fields[12])) / tick
     return out
 
 
 def print_cpu(before: dict[str, float], after: dict[str, float], seconds: float) -> None:
-    """Who used the cores while producing, as % of one core."""
-    if after:
-        print("  CPU while producing (% of one core): " + ", ".join(
-            f"{k} {100 * (after[k] - before[k]) / seconds:.0f}" for k in after if k in before))
+    """Who used the cores while producing, as % of one core (a worker: its event loop and
+    its other threads, Faust's consumer thread mostly, in brackets)."""
+    def pc(k: str) -> float:
+        return 100 * (after[k] - before[k]) / seconds
+    parts = []
+    for k in after:
+        if k in before and "/" not in k:
+            loop = f"{k}/loop"
+            split = f" (loop {pc(loop):.0f}, other threads {pc(k) - pc(loop):.0f})" if loop in before else ""
+            parts.append(f"{k} {pc(k):.0f}{split}")
+    if parts:
+        print("  CPU while producing (% of one core): " + ", ".join(parts))
 
 
 def settle(s: Settings, arr: Arrivals, workers: int, timeout_s: float = 120) -> None:
