@@ -55,8 +55,13 @@ def _rows_kernel_matches(d: int) -> bool:
     rng = np.random.default_rng(d)
     xb = rng.standard_normal((1024, d)).astype(np.float32)
     q = rng.standard_normal((4, d)).astype(np.float32)
-    ids = np.broadcast_to(np.arange(1024, dtype=np.int64), (4, 1024))
-    return np.array_equal(_contiguous_scores(q, xb), pair_scores(q, xb, ids))
+    return np.array_equal(_contiguous_scores(q, xb), _indexed_scores(q, xb))
+
+
+def _indexed_scores(queries: np.ndarray, xb: np.ndarray) -> np.ndarray:
+    """:func:`pair_scores` of every query with every row of ``xb``, by index."""
+    n = xb.shape[0]
+    return pair_scores(queries, xb, np.broadcast_to(np.arange(n, dtype=np.int64), (len(queries), n)))
 
 
 def _contiguous_scores(queries: np.ndarray, xb: np.ndarray) -> np.ndarray:
@@ -74,8 +79,12 @@ def all_pair_scores(queries: np.ndarray, xb: np.ndarray) -> np.ndarray:
     queries = np.ascontiguousarray(queries, np.float32)
     if _rows_kernel_matches(xb.shape[1]):
         return _contiguous_scores(queries, xb)
-    n = xb.shape[0]
-    return pair_scores(queries, xb, np.broadcast_to(np.arange(n, dtype=np.int64), (len(queries), n)))
+    return _indexed_scores(queries, xb)
+
+
+def largest_norm(xb: np.ndarray) -> float:
+    """The largest row norm of ``xb`` (summed in float64), which :func:`error_margin` needs."""
+    return float(np.sqrt(np.einsum("ij,ij->i", xb, xb, dtype=np.float64).max()))
 
 
 def error_margin(queries: np.ndarray, max_norm: float) -> np.ndarray:
@@ -186,7 +195,7 @@ def exact_top_k(queries: np.ndarray, xb: np.ndarray, xt: np.ndarray, k: int | np
     order = np.argsort(ks, kind="stable")
     direct = n < DIRECT_ROWS
     if not direct and max_norm is None:
-        max_norm = float(np.sqrt(np.einsum("ij,ij->i", xb, xb, dtype=np.float64).max()))
+        max_norm = largest_norm(xb)
     step = n if direct else max(DIRECT_ROWS, CHUNK_FLOATS // max(size, 1))
     for at in range(0, n, step):
         rows = order[at:at + step]

@@ -33,7 +33,7 @@ import numpy as np
 from index.base import Hit
 from index.config import IndexSettings
 from index.errors import DimensionMismatch, VectorIndexError
-from index.exact import exact_top_k
+from index.exact import exact_top_k, largest_norm
 
 log = logging.getLogger(__name__)
 GPU_MAX_K = 2048  # faiss GPU indexes return at most this many neighbours per query
@@ -284,8 +284,7 @@ class FaissIndex:
         if n > self._columns_n:
             new = self._flat_vectors()[self._columns_n:n]
             cols[:, self._columns_n:n] = new.T
-            norm2 = float(np.einsum("ij,ij->i", new, new, dtype=np.float64).max())
-            self._max_norm = max(self._max_norm, norm2 ** 0.5)
+            self._max_norm = max(self._max_norm, largest_norm(new))
             self._columns_n = n
         return cols[:, :n]
 
