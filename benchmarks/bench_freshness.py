@@ -205,15 +205,18 @@ def settle(s: Settings, arr: Arrivals, workers: int, timeout_s: float = 120) -> 
     p = make_producer(s, partitioner="murmur2_random")
     deadline = time.monotonic() + timeout_s
     wanted = {f"settle-{k}" for k in range(4 * s.partitions)}  # keys spread over the partitions
+    def answered() -> set[str]:
+        return {e.split("@")[0] for e in arr.at if isinstance(e, str) and "@" in e}
+
     k = 0
     while time.monotonic() < deadline:
-        for u in sorted(wanted - {e.split("@")[0] for e in arr.at if isinstance(e, str) and "@" in e}):
+        for u in sorted(wanted - answered()):
             p.produce(s.topic("interactions"), key=u.encode(), value=orjson.dumps(
                 {"event_id": f"{u}@{k}", "type": "click", "user_id": u, "item_id": "i1", "ts": time.time()}))
         p.flush(5)
         k += 1
         time.sleep(2)
-        if wanted <= {e.split("@")[0] for e in arr.at if isinstance(e, str) and "@" in e}:
+        if wanted <= answered():
             return
     raise SystemExit(f"the {workers} workers did not all answer in {timeout_s:.0f} s: see their logs")
 
@@ -261,10 +264,7 @@ def run(s: Settings, args: argparse.Namespace) -> None:
             cv = propose(s, {"scenario": "default", **orjson.loads(args.config)})
             time.sleep(1)
             print(f"config v{cv.version}: {orjson.dumps(cv.config).decode()}")
-        pids = {f"worker{i}": p.pid for i, p in enumerate(procs)} | {"benchmark": os.getpid()}
-        broker = localkafka.running_pid(s)
-        if broker is not None:
-            pids["broker"] = broker
+        pids = {f"worker{i}": p.pid for i, p in enumerate(procs)} | ours
         cpu0, t0 = cpu_seconds(pids), time.monotonic()
         sent = paced(s, s.topic("interactions"), args.rate, args.seconds, args.users, args.items, 10**7, 2)
         cpu1, t1 = cpu_seconds(pids), time.monotonic()
