@@ -102,18 +102,21 @@ def error_margin(queries: np.ndarray, max_norm: float) -> np.ndarray:
     return 4.0 * gamma * norms * max_norm * 1.01 + 1e-30  # 1 %: the bound's own rounding
 
 
-def top_k_rows(scores: np.ndarray, k: int, tie: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of ``scores`` (-inf: excluded) the k best (values, columns), best first.
+def top_k_rows(scores: np.ndarray, k: int, tie: np.ndarray | None = None,
+               floor: float = -np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``scores`` the k best (values, columns) above ``floor``, best first
+    (scores at or below it, and -inf, are excluded: a floor of 0 spares the caller a masked
+    copy of a mostly-zero array).
 
     Ties go to the lower ``tie`` (one per column, or per cell) and then the lower column; a row
-    with fewer than k finite scores is padded with column -1 and value -inf.
+    with fewer than k scores above the floor is padded with column -1 and value -inf.
     ``scores`` is not modified.
     """
     m, n = scores.shape
     k = min(k, n)
     if m == 0 or k <= 0:
         return np.full((m, max(k, 0)), -np.inf, scores.dtype), np.full((m, max(k, 0)), -1, np.int64)
-    r, c = _candidates(scores, k)
+    r, c = _candidates(scores, k, floor=floor)
     where = _side_by_side(m, r, c)
     return _best(np.where(where >= 0, scores[np.arange(m)[:, None], where], -np.inf).astype(scores.dtype),
                  where, k, tie)
@@ -147,9 +150,10 @@ def _best(cand: np.ndarray, where: np.ndarray, k: int, tie: np.ndarray | None) -
     return vals, cols
 
 
-def _candidates(scores: np.ndarray, k: int, margin: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, columns) in row-major order of a superset of every row's k best, and of
-    everything within ``margin`` (one per row) below them.
+def _candidates(scores: np.ndarray, k: int, margin: np.ndarray | None = None,
+                floor: float = -np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) in row-major order of a superset of every row's k best above
+    ``floor``, and of everything within ``margin`` (one per row) below them.
 
     Blocks are strided (column j in block j mod 4k), so their maxima reduce along
     contiguous memory; flat indices beat 2-D ``nonzero`` several times over.
@@ -157,7 +161,7 @@ def _candidates(scores: np.ndarray, k: int, margin: np.ndarray | None = None) ->
     m, n = scores.shape
     blocks = 4 * k
     if blocks * 4 > n:  # few columns per block: the threshold would save little
-        keep = scores > -np.inf
+        keep = scores > floor
     else:
         full = n // blocks * blocks
         best = scores[:, :full].reshape(m, -1, blocks).max(axis=1)
@@ -166,9 +170,8 @@ def _candidates(scores: np.ndarray, k: int, margin: np.ndarray | None = None) ->
         cut = np.partition(best, best.shape[1] - k, axis=1)[:, best.shape[1] - k]
         if margin is not None:  # lowered in float64, then rounded down to a float32 threshold
             cut = np.nextafter((cut - margin).astype(scores.dtype), -np.inf)
-        keep = scores >= cut[:, None]
-        if (cut == -np.inf).any():  # a row with under k scores: not its -infs
-            keep &= scores > -np.inf
+        # a row with under k scores above the floor: none at or below it (one pass, not two)
+        keep = scores >= np.maximum(cut, np.nextafter(np.asarray(floor, scores.dtype), np.inf))[:, None]
     return np.divmod(np.flatnonzero(keep), n)
 
 

@@ -208,23 +208,33 @@ class Ranker:
     def _dense_tops(self, arr: np.ndarray, plans: list[Plan], ctx: Context) -> list[Top]:
         """Per row, the best ``candidates`` positive scores (ties by stable hash) of items not
         removed, not deleted (when the context excludes any) and not seen by that user:
-        what :func:`top_valid_rows` gives one row, with one top-k for the whole array."""
+        what :func:`top_valid_rows` gives one row, with one top-k for the whole array.
+
+        The excluded cells are set to -inf in ``arr`` itself and put back afterwards (a few
+        per row), and zeros are left to the top-k's floor: a masked copy of the whole array
+        cost more than the top-k itself.
+        """
         n = arr.shape[1]
         hashes, of = self.stats.ids.hashes[:n], self.keys.of_stats
         bad = self.stats.removed[:n].copy()
         if ctx.exclude:
             bad |= self.keys.deleted[of[:n]]
-        masked = np.where(arr > 0, arr, -np.inf)
-        masked[:, bad] = -np.inf
+        bad_cols = np.flatnonzero(bad)
         rows, cols = self._seen_cells(plans, fingerprints(hashes))
-        masked[rows, cols] = -np.inf
+        kept_bad, kept_seen = arr[:, bad_cols], arr[rows, cols]
         ks = np.array([p.cfg.per_source for p in plans])
         vals = np.full((len(plans), int(ks.max())), -np.inf)
         top = np.full(vals.shape, -1, np.int64)
-        for k in np.unique(ks).tolist():
-            at = np.flatnonzero(ks == k)
-            v, c = top_k_rows(masked if at.size == len(plans) else masked[at], k, hashes)
-            vals[at, : v.shape[1]], top[at, : c.shape[1]] = v, c
+        arr[:, bad_cols] = -np.inf
+        arr[rows, cols] = -np.inf
+        try:
+            for k in np.unique(ks).tolist():
+                at = np.flatnonzero(ks == k)
+                v, c = top_k_rows(arr if at.size == len(plans) else arr[at], k, hashes, floor=0.0)
+                vals[at, : v.shape[1]], top[at, : c.shape[1]] = v, c
+        finally:
+            arr[rows, cols] = kept_seen
+            arr[:, bad_cols] = kept_bad
         found = top >= 0
         cut = np.cumsum(found.sum(axis=1))[:-1]
         return [Top(of[c], v, 0.0) for c, v in zip(np.split(top[found], cut), np.split(vals[found], cut))]

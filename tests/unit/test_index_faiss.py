@@ -85,6 +85,21 @@ def test_exact_top_k_rows_match_a_full_sort() -> None:
         assert np.array_equal(vals, best) and np.array_equal(cols, np.where(best > -np.inf, order, -1))
 
 
+def test_top_k_rows_floor_leaves_out_scores_at_or_below_it() -> None:
+    """floor=0 over a mostly-zero array is what -inf in place of the zeros gives."""
+    from index.exact import top_k_rows
+    rng = np.random.default_rng(1)
+    for trial in range(40):
+        m, n, k = (int(x) for x in rng.integers(1, (20, 3000, 100)))
+        density = rng.choice([0.002, 0.02, 0.3], size=(m, 1))  # some rows under k above 0
+        s = np.where(rng.random((m, n)) < density, np.round(rng.random((m, n)), 2), 0.0)
+        s[rng.random((m, n)) < 0.01] = -np.inf
+        tie = rng.permutation(n) if trial % 2 else None
+        want = top_k_rows(np.where(s > 0, s, -np.inf), k, tie)
+        got = top_k_rows(s, k, tie, floor=0.0)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want)), trial
+
+
 def test_flat_scores_do_not_depend_on_the_batch() -> None:
     """Bit-identical alone and in a batch (the ranker's tests compare lists exactly)."""
     for dim, n in ((16, 300), (32, 50), (64, 2000), (384, 700)):

@@ -120,3 +120,20 @@ def test_popular_head_is_the_full_order_cut() -> None:
         assert np.array_equal(pop.head(n), full[:n]), n
     pop.prepare(1001.0)  # a new clock starts over
     assert np.array_equal(pop.head(300), full[:300])
+
+
+def test_dense_tops_leave_the_scores_as_they_were() -> None:
+    """The top-k masks seen and deleted cells in the batch's score array itself and puts
+    them back: rescoring and the fallback read those rows afterwards."""
+    r, users, now = world({})
+    r.rank([Job(users[0].user_id, users[0])], now)  # syncs keys and indexes
+    ctx = Context(now=now, exclude=frozenset(r.content.deleted))
+    plans = [r._plan(Job(u.user_id, u), r.model()) for u in users]
+    assert ctx.exclude and any(p.seen is not None for p in plans)
+    for name in ("session", "transitions"):
+        r._dense(name, plans, ctx)
+        src = getattr(r, name)
+        for p in plans:
+            if name in p.have:
+                assert np.array_equal(p.dense[name], src.dense_rows([p.user])[0]), (name, p.job.user_id)
+                assert p.tops[name].keys.size and (p.tops[name].vals > 0).all()
