@@ -117,12 +117,12 @@ def top_k_rows(scores: np.ndarray, k: int, tie: np.ndarray | None = None,
     if m == 0 or k <= 0:
         return np.full((m, max(k, 0)), -np.inf, scores.dtype), np.full((m, max(k, 0)), -1, np.int64)
     r, c = _candidates(scores, k, floor=floor)
-    where = _side_by_side(m, r, c)
+    where = side_by_side(m, r, c)
     return _best(np.where(where >= 0, scores[np.arange(m)[:, None], where], -np.inf).astype(scores.dtype),
                  where, k, tie)
 
 
-def _side_by_side(m: int, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+def side_by_side(m: int, r: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Each row's candidate columns (row-major ``(r, c)`` pairs) side by side, -1 padded."""
     counts = np.bincount(r, minlength=m)
     where = np.full((m, int(counts.max(initial=0))), -1, np.int64)
@@ -217,7 +217,7 @@ def exact_top_k(queries: np.ndarray, xb: np.ndarray, xt: np.ndarray, k: int | np
                 v, c = top_k_rows(s[lo:hi], kk)
             else:
                 r, c = _candidates(s[lo:hi], kk, error_margin(q[lo:hi], max_norm))
-                where = _side_by_side(hi - lo, r, c)
+                where = side_by_side(hi - lo, r, c)
                 v, c = _best(pair_scores(q[lo:hi], xb, where), where, kk, None)
             vals[rows[lo:hi], : v.shape[1]] = v
             cols[rows[lo:hi], : c.shape[1]] = c

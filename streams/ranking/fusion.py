@@ -88,6 +88,8 @@ class Keys(Protocol):
 
 
 Rescore = Callable[[str, np.ndarray], Found]  # (source, keys) -> that source's raw scores
+# (source, each entry's list, each entry's key; lists ascending) -> raw scores: many lists' rescoring at once
+RescoreMany = Callable[[str, np.ndarray, np.ndarray], Found]
 FallbackTop = Callable[[int], "Top | None"]  # pool size -> the fallback's candidates, if used
 
 
@@ -168,10 +170,13 @@ class _Entries:
         return slot - (np.cumsum(sizes) - sizes)[self.row], sizes
 
 
-def fuse_many(asks: Sequence[Ask], keys: BatchKeys) -> list[list[Explained]]:
+def fuse_many(asks: Sequence[Ask], keys: BatchKeys,
+              rescore: RescoreMany | None = None) -> list[list[Explained]]:
     """:func:`fuse_keyed` for many lists in one key space: the pools, rescoring gaps,
     normalisation and top-k of every list as a few array operations over
-    [lists, pool, sources] arrays (per list: only the rescoring calls, MMR and the output).
+    [lists, pool, sources] arrays (per list: only MMR and the output). Rescoring asks
+    ``rescore`` once a source for every list's gaps (default: each list's own
+    :attr:`Ask.rescore`, a call a list and source).
 
     The same arithmetic in the same order as one list at a time, so the lists are equal
     bit for bit: sources of a list are summed in its weight order (the padding columns add
@@ -207,8 +212,7 @@ def fuse_many(asks: Sequence[Ask], keys: BatchKeys) -> list[list[Explained]]:
     raw[e.row, slot, e.col], present[e.row, slot, e.col] = e.val, True
     pool = np.zeros(shape[:2], np.int64)
     pool[e.row, slot] = e.key
-    for r, a in enumerate(asks):
-        _rescore(a, names[r], tops[r], raw[r], present[r], pool[r], int(asked[r]))
+    _rescore(asks, names, tops, raw, present, pool, asked, rescore or rescore_each(asks))
     contrib = _contributions(asks, tops, weights, raw, present)
     total = contrib.sum(axis=2)
     live = np.arange(shape[1]) < sizes[:, None]
@@ -234,20 +238,36 @@ def _kept(t: Top, keys: BatchKeys, row: int) -> Top:
     return Top(t.keys[~bad], t.vals[~bad], t.floor) if bad.any() else t
 
 
-def _rescore(a: Ask, names: list[str], tops: list[Top], raw: np.ndarray, present: np.ndarray,
-             pool: np.ndarray, asked: int) -> None:
-    """Every source's opinion of the others' candidates (one array call a source), in place."""
-    main = len(a.tops)
-    if not (a.cfg.rescore and main > 1):
-        return
-    for c in range(main):
-        if tops[c].keys.size == 0:
-            continue
-        miss = np.flatnonzero(~present[:asked, c])
-        if miss.size:
-            found, vals = a.rescore(names[c], pool[miss])
-            raw[miss[found], c] = vals[found]
-            present[miss[found], c] = True
+def rescore_each(asks: Sequence[Ask]) -> RescoreMany:
+    """A :data:`RescoreMany` made of each list's :attr:`Ask.rescore`."""
+    def rescore(name: str, lists: np.ndarray, keys: np.ndarray) -> Found:
+        found, vals = np.zeros(keys.size, bool), np.zeros(keys.size)
+        starts = np.flatnonzero(np.r_[True, lists[1:] != lists[:-1]])
+        for lo, hi in zip(starts.tolist(), [*starts[1:].tolist(), keys.size]):
+            found[lo:hi], vals[lo:hi] = asks[int(lists[lo])].rescore(name, keys[lo:hi])
+        return found, vals
+    return rescore
+
+
+def _rescore(asks: Sequence[Ask], names: list[list[str]], tops: list[list[Top]], raw: np.ndarray,
+             present: np.ndarray, pool: np.ndarray, asked: np.ndarray, rescore: RescoreMany) -> None:
+    """Every source's opinion of the others' candidates, in place: per source, the gaps of
+    every list that weights it (its own candidates, before any fallback) in one call."""
+    gaps: dict[str, list[tuple[int, int]]] = {}  # source -> (list, its column there)
+    for r, a in enumerate(asks):
+        if a.cfg.rescore and len(a.tops) > 1:
+            for c in range(len(a.tops)):
+                if tops[r][c].keys.size:
+                    gaps.setdefault(names[r][c], []).append((r, c))
+    asked_slots = np.arange(raw.shape[1]) < asked[:, None]  # the fallback's are not rescored
+    for name, where in gaps.items():
+        rows, cols = (np.array(x) for x in zip(*where))
+        at, slot = np.nonzero(~present[rows, :, cols] & asked_slots[rows])  # lists ascending
+        if at.size:
+            r, c = rows[at], cols[at]
+            found, vals = rescore(name, r, pool[r, slot])
+            raw[r[found], slot[found], c[found]] = vals[found]
+            present[r[found], slot[found], c[found]] = True
 
 
 def _contributions(asks: Sequence[Ask], tops: list[list[Top]], weights: list[list[float]],

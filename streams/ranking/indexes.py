@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from index.config import IndexSettings
-from index.exact import pair_scores
+from index.exact import pair_scores, side_by_side
 from index.faiss_index import FaissIndex
 from streams.recommenders.base import Found
 from streams.state.foldin import CFModel
@@ -131,6 +131,11 @@ class ContentIndex:
         """Scores of the given rows (-1: none) against ``query`` (rescoring by key)."""
         return _matvec(self._mat, rows, query)
 
+    def rows_matvec_many(self, lists: np.ndarray, rows: np.ndarray,
+                         queries: Sequence[np.ndarray | None]) -> Found:
+        """:meth:`rows_matvec` of many lists' rows in one call (``lists`` ascending)."""
+        return _matvec_many(self._mat, lists, rows, queries)
+
     def mean(self) -> np.ndarray | None:
         """Mean unit item vector (the content query is centred on it)."""
         if not self._rows or self._sum is None:
@@ -175,6 +180,13 @@ class CFIndex:
             return np.zeros(rows.size, bool), np.zeros(rows.size)
         return _matvec(self.model.factors, rows, u)
 
+    def rows_matvec_many(self, lists: np.ndarray, rows: np.ndarray,
+                         queries: Sequence[np.ndarray | None]) -> Found:
+        """:meth:`rows_matvec` of many lists' rows in one call (``lists`` ascending)."""
+        if self.model is None:
+            return np.zeros(rows.size, bool), np.zeros(rows.size)
+        return _matvec_many(self.model.factors, lists, rows, queries)
+
     def score_items(self, u: np.ndarray, items: Sequence[str]) -> Found:
         m = self.model
         if m is None:
@@ -183,6 +195,24 @@ class CFIndex:
         rows = np.fromiter((-1 if (r := row(i)) is None else r for i in items), dtype=np.int64,
                            count=len(items))
         return _matvec(m.factors, rows, u)
+
+
+def _matvec_many(mat: np.ndarray, lists: np.ndarray, rows: np.ndarray,
+                 queries: Sequence[np.ndarray | None]) -> Found:
+    """:func:`_matvec` for entries of many lists (entry i: row ``rows[i]`` against
+    ``queries[lists[i]]``, ``lists`` ascending): one pair-kernel call with each list's rows
+    side by side, so the same bits as a call per list without a call's overhead per list."""
+    found = rows >= 0
+    vals = np.zeros(rows.size)
+    if found.any():
+        lists, hit = lists[found], rows[found]
+        used, at = np.unique(lists, return_inverse=True)
+        q = np.vstack([queries[u] for u in used.tolist()])
+        counts = np.bincount(at, minlength=used.size)
+        where = side_by_side(used.size, at, hit)
+        scores = pair_scores(q, np.ascontiguousarray(mat, np.float32), where)
+        vals[found] = scores[at, np.arange(at.size) - (np.cumsum(counts) - counts)[at]]
+    return found, vals
 
 
 def _matvec(mat: np.ndarray, rows: np.ndarray, q: np.ndarray) -> Found:

@@ -28,7 +28,8 @@ from index.exact import top_k_rows
 from streams.control import DEFAULT_SCENARIO, ConfigVersion
 from streams.feedback.variants import variant_config
 from streams.ranking.config import FusionConfig
-from streams.ranking.fusion import NO_TOP, Ask, Explained, Top, fuse_keyed, fuse_many
+from streams.ranking.fusion import (NO_TOP, Ask, Explained, RescoreMany, Top, fuse_keyed, fuse_many,
+                                    rescore_each)
 from streams.ranking.indexes import CFIndex, ContentIndex
 from streams.ranking.keys import ItemKeys, LabelKeys
 from streams.ranking.sources import SharedPopular, top_valid_rows
@@ -261,7 +262,8 @@ class Ranker:
     def _fuse(self, plans: list[Plan], ctx: Context) -> list[dict[str, Any]]:
         """The plans' lists: fusion for all of them at once (:func:`fuse_many`)."""
         reqs = [_Request(self, p) for p in plans]
-        lists = fuse_many([r.ask(p.cfg, p.have, ctx) for r, p in zip(reqs, plans)], _Batch(self.keys, plans))
+        asks = [r.ask(p.cfg, p.have, ctx) for r, p in zip(reqs, plans)]
+        lists = fuse_many(asks, _Batch(self.keys, plans), self._rescorer(plans, asks))
         out = []
         for p, req, items in zip(plans, reqs, lists):
             if not items:  # no signal and no fallback configured: popular is the floor of service
@@ -269,6 +271,22 @@ class Ranker:
                 items = req.fuse(cfg, {"popular"}, ctx)
             out.append(wire_list(p, items))
         return out
+
+
+    def _rescorer(self, plans: list[Plan], asks: list[Ask]) -> RescoreMany:
+        """Rescoring for :func:`fuse_many`: content and CF gaps of all the plans in one
+        pair-kernel call each (the per-plan calls cost more in overhead than in arithmetic);
+        the dense sources' gaps, a gather each, per plan."""
+        per_list = rescore_each(asks)
+
+        def rescore(name: str, lists: np.ndarray, keys: np.ndarray) -> Found:
+            if name == "content":
+                return self.content.rows_matvec_many(lists, self.keys.content_row[keys],
+                                                     [p.content_q for p in plans])
+            if name == "cf":
+                return self.cf.rows_matvec_many(lists, self.keys.cf_row[keys], [p.cf_u for p in plans])
+            return per_list(name, lists, keys)
+        return rescore
 
 
 class _Batch:

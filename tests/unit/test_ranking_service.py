@@ -137,3 +137,23 @@ def test_dense_tops_leave_the_scores_as_they_were() -> None:
             if name in p.have:
                 assert np.array_equal(p.dense[name], src.dense_rows([p.user])[0]), (name, p.job.user_id)
                 assert p.tops[name].keys.size and (p.tops[name].vals > 0).all()
+
+
+def test_batched_rescoring_gives_each_lists_own_scores() -> None:
+    """Content/CF rescoring of many lists in one pair-kernel call: the bits of a call per
+    list, with unknown rows (-1) not found and lists that have no known row at all."""
+    r, users, now = world({})
+    r.rank([Job(u.user_id, u) for u in users], now)
+    rng = np.random.default_rng(2)
+    plans = [r._plan(Job(u.user_id, u), r.model()) for u in users[:6]]
+    lists = np.repeat(np.arange(6), [5, 0, 40, 3, 1, 17])
+    for index, table, q in ((r.content, r.keys.content_row, [p.content_q for p in plans]),
+                            (r.cf, r.keys.cf_row, [p.cf_u for p in plans])):
+        rows = table[rng.integers(len(r.keys.hash), size=lists.size)]
+        rows[rng.random(lists.size) < 0.2] = -1
+        rows[lists == 3] = -1
+        found, vals = index.rows_matvec_many(lists, rows, q)
+        for i in range(6):
+            f, v = index.rows_matvec(rows[lists == i], q[i])
+            assert np.array_equal(found[lists == i], f) and np.array_equal(vals[lists == i], v)
+        assert not found[lists == 3].any() and found.any()
