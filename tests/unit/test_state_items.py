@@ -93,3 +93,17 @@ def test_top_k_ties_are_broken_by_hash_not_by_id() -> None:
     assert ids.ids_of(top_k_indices(scores, ids.hashes, 1, valid)) == [tied[0]]
     assert sort_scored({"a": 1.0, "b": 1.0, "c": 2.0})[0] == ("c", 2.0)
     assert [i for i, _ in sort_scored({"a": 1.0, "b": 1.0})] == sorted("ab", key=item_hash)
+
+
+def test_gather_copies_rows_end_to_end() -> None:
+    p = PairCounts()
+    p.add(0, [1, 2, 3])
+    p.add(4, [1, 2])
+    keys, vals = p.gather([1, 0])
+    k1, v1 = p.row(1)
+    k0, v0 = p.row(0)
+    assert np.array_equal(keys, np.r_[k1, k0]) and np.array_equal(vals, np.r_[v1, v0])
+    assert keys.dtype == np.int64 and vals.dtype == np.float64
+    vals *= 2.0  # the caller scales in place
+    p.add(1, [5, 6, 7])  # and the row buffers stay growable (no view pins them)
+    assert p.size(1) == 5 and p.get(1, 0) == 1.0
