@@ -3,6 +3,7 @@
     python benchmarks/bench_ranking.py                       # 10,000 items, 2,000 users
     python benchmarks/bench_ranking.py --items 1682 --users 943 --events 100000   # MovieLens-sized
     python benchmarks/bench_ranking.py --dump /tmp/lists.json  # the lists, to diff two versions
+    python benchmarks/bench_ranking.py --new-users 4096      # lists for brand-new users instead
 
 Builds a synthetic world in memory (no Kafka): ``--items`` random unit 384-d item vectors in
 the worker's :class:`ContentIndex` (FAISS), Zipf-popular rating events folded into
@@ -16,6 +17,9 @@ and interleaved round by round (so load on a shared box hits both alike):
   50 candidates each, rescoring on) = the ranking agent's work per batch;
 - ``fuse``: the registry recommenders through ``streams.ranking.fuse`` one user at a time
   (the offline evaluator's path: dense CF, exact flat content search).
+
+``--new-users N`` ranks N users who each have just made their first rating instead of the
+world's users (the saturation phase of ``bench_freshness``: a backlog of distinct users).
 
 Prints lists/s (median over rounds, wall clock) and lists per CPU-second of the process
 (steadier when other jobs share the cores; FAISS may use several threads), and rank/faiss.
@@ -66,6 +70,17 @@ def world(n_items: int, n_users: int, n_events: int, dim: int = 384, seed: int =
     return {"ids": ids, "vecs": vecs, "stats": stats, "users": states, "model": model, "now": t0 + n_events}
 
 
+def new_users(w: dict, n: int, seed: int = 1) -> list[UserState]:
+    """``n`` users with one rating each (a random item), folded into the world's statistics."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k, i in enumerate(rng.integers(len(w["ids"]), size=n).tolist()):
+        e = Interaction(f"n{k}", "rating", f"new{k}", w["ids"][i], w["now"], 5.0)
+        w["stats"].update(e)
+        out.append(refresh_cf(apply_event(UserState(e.user_id), e, w["vecs"][i], UserParams()), w["model"]))
+    return out
+
+
 def make_ranker(w: dict, config: dict) -> Ranker:
     content = ContentIndex(w["stats"])
     for i, v in zip(w["ids"], w["vecs"]):
@@ -93,6 +108,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=5, help="each round ranks every user once")
     ap.add_argument("--fuse-users", type=int, default=200, help="users per round on the fuse path (0: skip)")
+    ap.add_argument("--new-users", type=int, default=0,
+                    help="rank this many users with one rating each instead of the world's users")
     ap.add_argument("--config", default="{}", help="fusion config overlay, e.g. '{\"candidates\": 50}'")
     ap.add_argument("--dump", help="write every user's list (ids, scores, sources) here and exit")
     args = ap.parse_args()
@@ -101,7 +118,7 @@ def main() -> None:
     w = world(args.items, args.users, args.events)
     config = {**default_config(), **orjson.loads(args.config)}
     r = make_ranker(w, config)
-    users = sorted(w["users"].values(), key=lambda s: s.user_id)
+    users = new_users(w, args.new_users) if args.new_users else sorted(w["users"].values(), key=lambda s: s.user_id)
     jobs = [Job(u.user_id, u) for u in users]
     batches = [jobs[i:i + args.batch] for i in range(0, len(jobs), args.batch)]
     now = w["now"]
