@@ -50,19 +50,13 @@ class SessionRecommender(DenseSource):
         out = np.zeros((len(users), n))
         pairs = self.stats.cooc if self.signal == "cooc" else self.stats.transitions
         get = self.stats.ids.get
-        sizes: dict[int, int] = {}
-        terms: list[list[int]] = []  # per user: the history's item rows that have neighbours
+        terms: list[list[int]] = []  # per user: the history's known items (a row each, maybe empty)
         coefs: list[float] = []
         for user in users:
             mine: list[int] = []
             for pos, (item, w) in enumerate(user.recent_positives(self.history)):
                 i = get(item)
-                if i is None:
-                    continue
-                size = sizes.get(i)
-                if size is None:
-                    size = sizes[i] = pairs.size(i)
-                if size:
+                if i is not None:
                     mine.append(i)
                     coefs.append(w * self.decay ** pos)
             terms.append(mine)
@@ -70,14 +64,16 @@ class SessionRecommender(DenseSource):
             return out
         counts = self.stats.user_counts()
         scale = np.array(coefs)
-        if self.normalise == "cosine":
-            scale = scale / np.sqrt(counts[[i for mine in terms for i in mine]])
+        if self.normalise == "cosine":  # an item with neighbours has users; the guard is for the rest
+            used = counts[[i for mine in terms for i in mine]]
+            scale = scale / np.sqrt(np.where(used > 0, used, 1.0))
         at = 0
         for u, mine in enumerate(terms):
             if mine:
-                cols, vals = pairs.gather(mine)
-                vals *= np.repeat(scale[at:at + len(mine)], [sizes[i] for i in mine])
-                out[u] = np.bincount(cols, vals, minlength=n)
+                cols, vals, sizes = pairs.gather(mine)
+                if vals.size:
+                    vals *= np.repeat(scale[at:at + len(mine)], sizes)
+                    out[u] = np.bincount(cols, vals, minlength=n)
                 at += len(mine)
         if self.normalise == "cosine":  # x / 1.0 == x: the same as skipping count-0 columns,
             np.divide(out, np.sqrt(np.where(counts > 0, counts, 1.0)), out=out)  # without a masked loop

@@ -30,6 +30,9 @@ class _Row:
             self.vals[p] += w
 
 
+_NO_ROW = _Row()  # read-only stand-in for an item without neighbours (never added to)
+
+
 class PairCounts:
     """``c[i][j] == c[j][i]``: how often i and j co-occurred.
 
@@ -94,13 +97,15 @@ class PairCounts:
         r = self.rows.get(i)
         return 0 if r is None else len(r.keys)
 
-    def gather(self, items: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Rows ``items`` (each non-empty) end to end as (neighbour ints, counts), writable:
-        one ``bytearray.join`` of the row buffers each (no view pins them), 5x cheaper than
-        a numpy view a row and a concatenate for a 20-row history."""
-        rows = [self.rows[i] for i in items]
+    def gather(self, items: list[int]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Rows ``items`` end to end as (neighbour ints, counts, each row's length; 0 for
+        an item without a row), writable: one ``bytearray.join`` of the row buffers per
+        column (no view pins them), 5x cheaper than a numpy view a row and a concatenate
+        for a 20-row history."""
+        rows = [self.rows.get(i, _NO_ROW) for i in items]
         return (np.frombuffer(bytearray().join([r.keys for r in rows]), dtype=np.int64),
-                np.frombuffer(bytearray().join([r.vals for r in rows]), dtype=np.float64))
+                np.frombuffer(bytearray().join([r.vals for r in rows]), dtype=np.float64),
+                [len(r.keys) for r in rows])
 
     def n_entries(self) -> int:
         return sum(len(r.keys) for r in self.rows.values())

@@ -99,10 +99,11 @@ def test_gather_copies_rows_end_to_end() -> None:
     p = PairCounts()
     p.add(0, [1, 2, 3])
     p.add(4, [1, 2])
-    keys, vals = p.gather([1, 0])
+    keys, vals, sizes = p.gather([1, 99, 0])  # 99: no row
     k1, v1 = p.row(1)
     k0, v0 = p.row(0)
     assert np.array_equal(keys, np.r_[k1, k0]) and np.array_equal(vals, np.r_[v1, v0])
+    assert sizes == [k1.size, 0, k0.size]
     assert keys.dtype == np.int64 and vals.dtype == np.float64
     vals *= 2.0  # the caller scales in place
     p.add(1, [5, 6, 7])  # and the row buffers stay growable (no view pins them)
