@@ -272,7 +272,6 @@ class Ranker:
             out.append(wire_list(p, items))
         return out
 
-
     def _rescorer(self, plans: list[Plan], asks: list[Ask]) -> RescoreMany:
         """Rescoring for :func:`fuse_many`: content and CF gaps of all the plans in one
         pair-kernel call each (the per-plan calls cost more in overhead than in arithmetic);

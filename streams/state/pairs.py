@@ -92,11 +92,6 @@ class PairCounts:
         return (np.array(np.frombuffer(r.keys, dtype=np.int64)),
                 np.array(np.frombuffer(r.vals, dtype=np.float64)))
 
-    def size(self, i: int) -> int:
-        """Neighbours in row i."""
-        r = self.rows.get(i)
-        return 0 if r is None else len(r.keys)
-
     def gather(self, items: list[int]) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """Rows ``items`` end to end as (neighbour ints, counts, each row's length; 0 for
         an item without a row), writable: one ``bytearray.join`` of the row buffers per

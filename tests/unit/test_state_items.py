@@ -107,4 +107,4 @@ def test_gather_copies_rows_end_to_end() -> None:
     assert keys.dtype == np.int64 and vals.dtype == np.float64
     vals *= 2.0  # the caller scales in place
     p.add(1, [5, 6, 7])  # and the row buffers stay growable (no view pins them)
-    assert p.size(1) == 5 and p.get(1, 0) == 1.0
+    assert p.row(1)[0].size == 5 and p.get(1, 0) == 1.0
