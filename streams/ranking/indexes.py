@@ -208,10 +208,9 @@ def _matvec_many(mat: np.ndarray, lists: np.ndarray, rows: np.ndarray,
         lists, hit = lists[found], rows[found]
         used, at = np.unique(lists, return_inverse=True)
         q = np.vstack([queries[u] for u in used.tolist()])
-        counts = np.bincount(at, minlength=used.size)
         where = side_by_side(used.size, at, hit)
         scores = pair_scores(q, np.ascontiguousarray(mat, np.float32), where)
-        vals[found] = scores[at, np.arange(at.size) - (np.cumsum(counts) - counts)[at]]
+        vals[found] = scores[where >= 0]  # row-major: the entries' own order (padding at row ends)
     return found, vals
 
 

@@ -207,7 +207,7 @@ class Ranker:
                 users[i].tops[name] = top
 
     def _dense_tops(self, arr: np.ndarray, plans: list[Plan], ctx: Context) -> list[Top]:
-        """Per row, the best ``candidates`` positive scores (ties by stable hash) of items not
+        """Per row, the best ``per_source`` positive scores (ties by stable hash) of items not
         removed, not deleted (when the context excludes any) and not seen by that user:
         what :func:`top_valid_rows` gives one row, with one top-k for the whole array.
 
