@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Histogram
@@ -38,25 +38,38 @@ LISTS = Counter("genre_ranking_lists_total", "Recommendation lists emitted", ["t
 COALESCED = Counter("genre_ranking_coalesced_total", "State changes folded into a pending list")
 BATCH_SECONDS = Histogram("genre_ranking_batch_seconds", "Time to rank one batch of users",
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
+#: The worker's view of freshness: Kafka timestamp of the event a list answers (its trigger,
+#: the user's newest message when it turned dirty) → the list handed to the producer.
+LIST_AGE = Histogram("genre_ranking_list_age_seconds",
+                     "Trigger event's Kafka timestamp to its list being produced",
+                     buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+#: A list costs several times more CPU in a batch of a few users than in one of hundreds
+#: (docs/benchmarks.md, seventh pass): batches at MAX_BATCH mean the agent is behind.
+BATCH_USERS = Histogram("genre_ranking_batch_users", "Lists one ranking batch makes",
+                        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 MAX_BATCH = 256
 
 
 class DirtyUsers:
-    """user id → (newest trigger event id, scenario); insertion order = first-dirty order."""
+    """user id → (newest trigger event id, scenario, its Kafka timestamp or None);
+    insertion order = first-dirty order."""
 
     def __init__(self) -> None:
-        self._dirty: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
+        self._dirty: OrderedDict[str, tuple[str, str | None, float | None]] = OrderedDict()
         self._requests: list[Job] = []
         self.wake = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._dirty) + len(self._requests)
 
-    def mark(self, result: BatchResult) -> None:
+    def mark(self, result: BatchResult, stamps: Mapping[str, float] | None = None) -> None:
+        """Users with applied events turn dirty; ``stamps``: user → Kafka timestamp (s) of
+        the user's newest message in the batch (for :data:`LIST_AGE`)."""
         for ev in result.applied:
             if ev.user_id in self._dirty:
                 COALESCED.inc()
-            self._dirty[ev.user_id] = (ev.event_id, ev.scenario or self._scenario(ev.user_id))
+            self._dirty[ev.user_id] = (ev.event_id, ev.scenario or self._scenario(ev.user_id),
+                                       stamps.get(ev.user_id) if stamps else None)
         if result.applied:
             self.wake.set()
 
@@ -68,13 +81,13 @@ class DirtyUsers:
         self._requests.append(job)
         self.wake.set()
 
-    def take(self, n: int) -> tuple[list[Job], list[tuple[str, str, str | None]]]:
+    def take(self, n: int) -> tuple[list[Job], list[tuple[str, str, str | None, float | None]]]:
         """Up to ``n`` requests and dirty users (requests first: someone is waiting)."""
         reqs, self._requests = self._requests[:n], self._requests[n:]
         users = []
         while self._dirty and len(reqs) + len(users) < n:
-            user_id, (event_id, scenario) = self._dirty.popitem(last=False)
-            users.append((user_id, event_id, scenario))
+            user_id, (event_id, scenario, stamp) = self._dirty.popitem(last=False)
+            users.append((user_id, event_id, scenario, stamp))
         if not self:
             self.wake.clear()
         return reqs, users
@@ -88,7 +101,8 @@ class NotifyingUpdater:
 
     def apply_pending(self, batch: Sequence[Message], read: Any) -> BatchResult:
         result = self._inner.apply_pending(batch, read)
-        self._dirty.mark(result)  # the ranker reads the applied record (``current``) at once
+        # the ranker reads the applied record (``current``) at once
+        self._dirty.mark(result, {u: batch[i].timestamp for u, i in result.changed.items()})
         return result
 
     def __getattr__(self, name: str) -> Any:
@@ -132,13 +146,14 @@ class RankingAgent:
         self.producer.poll(0)
         self.emitted += len(lists)
         BATCH_SECONDS.observe(time.perf_counter() - t0)
+        observe_ages(jobs, time.time())
         return lists
 
     def next_jobs(self) -> list[Job]:
         reqs, users = self.dirty.take(MAX_BATCH)
         jobs = [Job(r.user_id, self.user_state(r.user_id), r.scenario, None, r.request_id, r.k)
                 for r in reqs]
-        jobs += [Job(u, self.user_state(u), sc, ev) for u, ev, sc in users]
+        jobs += [Job(u, self.user_state(u), sc, ev, trigger_ts=ts) for u, ev, sc, ts in users]
         return jobs
 
     async def drain(self) -> None:
@@ -154,6 +169,15 @@ class RankingAgent:
                 except Exception:  # a bug in one batch must not stop all future lists
                     log.exception("ranking a batch of %d users failed", len(jobs))
             await asyncio.sleep(0)
+
+
+def observe_ages(jobs: Sequence[Job], now: float) -> None:
+    """The batch's size and, per list with a trigger timestamp, its age (clocks of two
+    hosts may differ a little: a negative age counts as 0)."""
+    BATCH_USERS.observe(len(jobs))
+    for job in jobs:
+        if job.trigger_ts is not None:
+            LIST_AGE.observe(max(0.0, now - job.trigger_ts))
 
 
 def register(app: Any, rt: Runtime, config: WorkerConfig) -> RankingAgent:

@@ -58,6 +58,7 @@ class Job:
     trigger_event_id: str | None = None
     request_id: str | None = None
     k: int | None = None
+    trigger_ts: float | None = None  # the trigger's Kafka timestamp (s), for the freshness metric
 
 
 @dataclass

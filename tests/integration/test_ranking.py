@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -133,6 +134,20 @@ def test_interactions_in_explained_list_out(stack: dict[str, Any]) -> None:
     last = lists.wait(lambda r: r["user_id"] == "burst" and r["trigger_event_id"] == "b59")
     assert len(lists.of("burst")) <= 3, [r["trigger_event_id"] for r in lists.of("burst")]
     check_list(last, 10, {e["item_id"] for e in burst})
+    # the worker's own view of freshness: every list above was timed from its trigger
+    metrics = metric_values(stack["w"])
+    assert metrics["genre_ranking_list_age_seconds_count"] >= 2, metrics
+    assert 0 < metrics["genre_ranking_list_age_seconds_sum"] < 60 * metrics["genre_ranking_list_age_seconds_count"]
+    assert metrics["genre_ranking_batch_users_count"] >= 1
+
+
+def metric_values(w: Worker) -> dict[str, float]:
+    """``GET /metrics`` as name → value (unlabelled samples only)."""
+    with urllib.request.urlopen(w.url + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return {name: float(value) for name, _, value in
+            (line.partition(" ") for line in text.splitlines() if line and not line.startswith("#"))
+            if "{" not in name}
 
 
 def set_config(s: Settings, scenario: str, weights: str) -> int:
