@@ -62,9 +62,9 @@ class DirtyUsers:
     def __len__(self) -> int:
         return len(self._dirty) + len(self._requests)
 
-    def mark(self, result: BatchResult, stamps: Mapping[str, float] | None = None) -> None:
+    def mark(self, result: BatchResult, stamps: Mapping[str, float | None] | None = None) -> None:
         """Users with applied events turn dirty; ``stamps``: user → Kafka timestamp (s) of
-        the user's newest message in the batch (for :data:`LIST_AGE`)."""
+        the user's newest message in the batch, None without one (for :data:`LIST_AGE`)."""
         for ev in result.applied:
             if ev.user_id in self._dirty:
                 COALESCED.inc()
