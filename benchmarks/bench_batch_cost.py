@@ -92,11 +92,7 @@ def thread_check(r: Ranker, jobs: list[Job], size: int, now: float, seconds: flo
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--items", type=int, default=10_000)
-    ap.add_argument("--users", type=int, default=2000)
-    ap.add_argument("--events", type=int, default=100_000)
-    ap.add_argument("--new-users", type=int, default=0,
-                    help="rank this many users with one rating each instead of the world's users")
+    br.add_world_args(ap)
     ap.add_argument("--sizes", default="1,2,4,8,16,32,64,128,256", help="batch sizes, comma separated")
     ap.add_argument("--lists", type=int, default=1024, help="lists per size per round")
     ap.add_argument("--rounds", type=int, default=3, help="the best round of each size is kept")
@@ -104,10 +100,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0, help="each phase of the thread check")
     args = ap.parse_args()
 
-    w = br.world(args.items, args.users, args.events)
+    w, users = br.world_and_users(args)
     r = br.make_ranker(w, default_config())
-    users = (br.new_users(w, args.new_users) if args.new_users
-             else sorted(w["users"].values(), key=lambda s: s.user_id))
     jobs = [Job(u.user_id, u) for u in users]
     now = w["now"]
     r.rank(jobs[:MAX_BATCH], now)  # builds the indexes

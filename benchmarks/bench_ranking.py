@@ -81,6 +81,22 @@ def new_users(w: dict, n: int, seed: int = 1) -> list[UserState]:
     return out
 
 
+def add_world_args(ap: argparse.ArgumentParser) -> None:
+    """The world's size and whose lists to make (shared with ``bench_batch_cost.py``)."""
+    ap.add_argument("--items", type=int, default=10_000)
+    ap.add_argument("--users", type=int, default=2000)
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--new-users", type=int, default=0,
+                    help="rank this many users with one rating each instead of the world's users")
+
+
+def world_and_users(args: argparse.Namespace) -> tuple[dict, list[UserState]]:
+    """:func:`world` and the users to rank (``--new-users`` or the world's, by id)."""
+    w = world(args.items, args.users, args.events)
+    users = new_users(w, args.new_users) if args.new_users else sorted(w["users"].values(), key=lambda s: s.user_id)
+    return w, users
+
+
 def make_ranker(w: dict, config: dict) -> Ranker:
     content = ContentIndex(w["stats"])
     for i, v in zip(w["ids"], w["vecs"]):
@@ -102,23 +118,18 @@ def faiss_only(r: Ranker, jobs: list[Job]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--items", type=int, default=10_000)
-    ap.add_argument("--users", type=int, default=2000)
-    ap.add_argument("--events", type=int, default=100_000)
+    add_world_args(ap)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=5, help="each round ranks every user once")
     ap.add_argument("--fuse-users", type=int, default=200, help="users per round on the fuse path (0: skip)")
-    ap.add_argument("--new-users", type=int, default=0,
-                    help="rank this many users with one rating each instead of the world's users")
     ap.add_argument("--config", default="{}", help="fusion config overlay, e.g. '{\"candidates\": 50}'")
     ap.add_argument("--dump", help="write every user's list (ids, scores, sources) here and exit")
     args = ap.parse_args()
 
     t = time.perf_counter()
-    w = world(args.items, args.users, args.events)
+    w, users = world_and_users(args)
     config = {**default_config(), **orjson.loads(args.config)}
     r = make_ranker(w, config)
-    users = new_users(w, args.new_users) if args.new_users else sorted(w["users"].values(), key=lambda s: s.user_id)
     jobs = [Job(u.user_id, u) for u in users]
     batches = [jobs[i:i + args.batch] for i in range(0, len(jobs), args.batch)]
     now = w["now"]
