@@ -23,7 +23,9 @@ import argparse
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,6 +35,8 @@ import bench_ranking as br  # noqa: E402
 from streams.agents.ranking import MAX_BATCH  # noqa: E402
 from streams.ranking import default_config  # noqa: E402
 from streams.ranking.service import Job, Ranker  # noqa: E402
+
+T = TypeVar("T")
 
 
 def cpu_per_list(r: Ranker, jobs: list[Job], size: int, now: float, lists: int) -> float:
@@ -52,6 +56,21 @@ def spin(stop: threading.Event, out: list[int]) -> None:
     out.append(n)
 
 
+def beside_spinner(work: Callable[[], T]) -> tuple[T, float]:
+    """``work()`` while a pure-Python loop spins in another thread: its result, and the
+    loop's pace meanwhile (iterations a second)."""
+    stop, out = threading.Event(), []
+    th = threading.Thread(target=spin, args=(stop, out))
+    t = time.perf_counter()
+    th.start()
+    try:
+        result = work()
+    finally:
+        stop.set()
+        th.join()
+    return result, out[0] / (time.perf_counter() - t)
+
+
 def thread_check(r: Ranker, jobs: list[Job], size: int, now: float, seconds: float,
                  switch_s: float) -> None:
     batches = [jobs[i:i + size] for i in range(0, len(jobs), size)]
@@ -65,25 +84,9 @@ def thread_check(r: Ranker, jobs: list[Job], size: int, now: float, seconds: flo
                 n += len(b)
         return n / (time.perf_counter() - t)
 
-    def spinner(s: float) -> float:
-        stop, out = threading.Event(), []
-        th = threading.Thread(target=spin, args=(stop, out))
-        t = time.perf_counter()
-        th.start()
-        time.sleep(s)
-        stop.set()
-        th.join()
-        return out[0] / (time.perf_counter() - t)
-
-    spin_alone, rank_alone = spinner(seconds), rank_for(seconds)
-    stop, out = threading.Event(), []
-    th = threading.Thread(target=spin, args=(stop, out))
-    t = time.perf_counter()
-    th.start()
-    rank_both = rank_for(seconds)
-    stop.set()
-    th.join()
-    spin_both = out[0] / (time.perf_counter() - t)
+    _, spin_alone = beside_spinner(lambda: time.sleep(seconds))
+    rank_alone = rank_for(seconds)
+    rank_both, spin_both = beside_spinner(lambda: rank_for(seconds))
     a, b = rank_both / rank_alone, spin_both / spin_alone
     print(f"thread check (switch interval {switch_s * 1e3:g} ms, batches of {size}): ranking "
           f"{rank_alone:,.0f} lists/s alone, {rank_both:,.0f} beside the loop ({a:.2f}); "
